@@ -1,0 +1,123 @@
+//! Accounts: registration, password change, disabling, listing.
+
+use crate::error::{Error, Result};
+use crate::password::PasswordCheck;
+use crate::service::{Registration, Tessera};
+use crate::session::SessionId;
+use crate::store::StoreError;
+use crate::user::{User, UserId, Username};
+
+impl Tessera {
+    /// Self-registration (`POST /v1/users`): refused when registration is closed.
+    pub async fn register(&self, username: &str, password: &str) -> Result<User> {
+        if self.config.registration == Registration::Closed {
+            return Err(Error::Forbidden("self-registration is closed".to_owned()));
+        }
+        self.create_user(username, password, "").await
+    }
+
+    /// Creates an account (operators and registration alike).
+    pub async fn create_user(&self, username: &str, password: &str, scope: &str) -> Result<User> {
+        let username = Username::parse(username)?;
+        self.config.password.check(password)?;
+        let scope = normalize_scope(scope)?;
+        // Checked before hashing to spare the Argon2 work; the insert below
+        // still decides races.
+        if self.stores.users.find_user_by_name(&username).await?.is_some() {
+            return Err(taken());
+        }
+        let user = User {
+            id: UserId::generate(self.entropy.as_ref()),
+            username,
+            password_hash: self.hashes.hash(password.to_owned(), self.entropy.as_ref()).await?,
+            scope,
+            created_at: self.clock.now(),
+            disabled: false,
+        };
+        match self.stores.users.insert_user(&user).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::Conflict(_)) => Err(taken()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Changes `user`'s password after checking the current one, then ends
+    /// every other session of the user; `keep` (the caller's own) survives.
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: &str,
+        new: &str,
+        keep: Option<&SessionId>,
+    ) -> Result<()> {
+        self.config.password.check(new)?;
+        let check = self.hashes.verify(current.to_owned(), user.password_hash.clone()).await?;
+        if check == PasswordCheck::Mismatch {
+            return Err(Error::InvalidCredentials("wrong current password"));
+        }
+        let hash = self.hashes.hash(new.to_owned(), self.entropy.as_ref()).await?;
+        if !self.stores.users.set_password_hash(&user.id, &hash).await? {
+            return Err(Error::Unauthorized("user deleted"));
+        }
+        self.stores.sessions.delete_user_sessions(&user.id, keep).await?;
+        Ok(())
+    }
+
+    /// Disables (or re-enables) a user by name. Disabling ends every session.
+    pub async fn set_user_disabled(&self, username: &str, disabled: bool) -> Result<User> {
+        let mut user = self.find_user_by_name(username).await?;
+        if !self.stores.users.set_disabled(&user.id, disabled).await? {
+            return Err(Error::NotFound);
+        }
+        if disabled {
+            self.stores.sessions.delete_user_sessions(&user.id, None).await?;
+        }
+        user.disabled = disabled;
+        Ok(user)
+    }
+
+    /// The user named `username`, or `NotFound`.
+    pub async fn find_user_by_name(&self, username: &str) -> Result<User> {
+        let name = Username::parse(username).map_err(|_| Error::NotFound)?;
+        self.stores.users.find_user_by_name(&name).await?.ok_or(Error::NotFound)
+    }
+
+    /// Every user, oldest first.
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        Ok(self.stores.users.list_users().await?)
+    }
+}
+
+fn taken() -> Error {
+    Error::Conflict("username is taken".to_owned())
+}
+
+/// Space-separated scope tokens (RFC 6749 §3.3 characters), deduplicated, sorted.
+fn normalize_scope(scope: &str) -> Result<String> {
+    let ok = |t: &str| t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+    let mut tokens: Vec<&str> = scope.split(' ').filter(|t| !t.is_empty()).collect();
+    if let Some(bad) = tokens.iter().find(|t| !ok(t)) {
+        return Err(Error::InvalidRequest(format!("invalid scope token {bad:?}")));
+    }
+    tokens.sort_unstable();
+    tokens.dedup();
+    Ok(tokens.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_scope;
+
+    #[test]
+    fn scope_normalised_sorted_deduplicated() {
+        assert_eq!(normalize_scope(" b a  b ").unwrap(), "a b");
+        assert_eq!(normalize_scope("").unwrap(), "");
+    }
+
+    #[test]
+    fn scope_invalid_characters_rejected() {
+        assert!(normalize_scope("a\"b").is_err());
+        assert!(normalize_scope("a\\b").is_err());
+        assert!(normalize_scope("é").is_err());
+    }
+}

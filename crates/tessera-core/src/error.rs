@@ -1,0 +1,46 @@
+//! The core's error type: what went wrong, in domain terms.
+//!
+//! The server maps each variant to one HTTP status and error code at the
+//! edge. Variants carry an internal message for logs; what a client sees is
+//! decided by the server and never includes the internal detail.
+
+use crate::store::StoreError;
+
+/// A domain error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or breaks a policy; the text is safe to show.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Login failed. Unknown user, wrong password and disabled user are all
+    /// this one error (enumeration); the reason is only logged.
+    #[error("invalid credentials ({0})")]
+    InvalidCredentials(&'static str),
+    /// No live credential was presented.
+    #[error("unauthorized ({0})")]
+    Unauthorized(&'static str),
+    /// The CSRF token or the request's origin did not pass.
+    #[error("csrf check failed ({0})")]
+    CsrfFailed(&'static str),
+    /// The operation is not allowed; the text is safe to show.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The record already exists; the text is safe to show.
+    #[error("{0}")]
+    Conflict(String),
+    /// A value is larger than its configured bound; the text is safe to show.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The named thing does not exist (or is not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// A store failed; callers must fail closed.
+    #[error("store failure: {0}")]
+    Store(#[from] StoreError),
+    /// A bug or an impossible state; the text is for logs only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for results of core operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

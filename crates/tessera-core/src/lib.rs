@@ -1,0 +1,29 @@
+//! Tessera's domain core.
+//!
+//! Everything that decides something about security lives here: the password
+//! policy and hashing, session expiry, CSRF binding, uniform login failure. The
+//! HTTP server and the CLI are thin adapters over [`Tessera`]; store backends
+//! only persist what this crate decides (see [`store`]).
+//!
+//! Time ([`Clock`]) and randomness ([`Entropy`]) are inputs, so tests drive
+//! expiry with a [`ManualClock`] instead of sleeping.
+#![deny(missing_docs)]
+
+pub mod account;
+pub mod clock;
+pub mod csrf;
+pub mod entropy;
+pub mod error;
+pub mod login;
+pub mod memory;
+pub mod password;
+pub mod secret;
+pub mod service;
+pub mod session;
+pub mod store;
+pub mod user;
+
+pub use clock::{Clock, Duration, ManualClock, SystemClock, Timestamp};
+pub use entropy::{Entropy, OsEntropy};
+pub use error::Error;
+pub use service::{Tessera, TesseraConfig};

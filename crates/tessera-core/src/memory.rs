@@ -1,0 +1,171 @@
+//! The in-memory store: a product store for single-process use and unit tests.
+//!
+//! One mutex guards all maps, so every trait method is atomic. Nothing
+//! survives a restart.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::password::PasswordHash;
+use crate::secret::SecretHash;
+use crate::session::{SessionId, SessionRecord};
+use crate::store::{SessionData, SessionStore, StoreError, UserStore};
+use crate::user::{User, UserId, Username};
+
+/// Users and sessions in process memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    users: HashMap<UserId, User>,
+    user_by_name: HashMap<String, UserId>,
+    sessions: HashMap<SessionId, (SessionRecord, SessionData)>,
+    session_by_secret: HashMap<SecretHash, SessionId>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in
+        // a way that matters more than losing the process, so poison is ignored.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Inner {
+    fn remove_session(&mut self, id: &SessionId) -> bool {
+        match self.sessions.remove(id) {
+            Some((s, _)) => {
+                self.session_by_secret.remove(&s.secret_hash);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_sessions_where(&mut self, pred: impl Fn(&SessionRecord) -> bool) -> u64 {
+        let doomed: Vec<SessionId> =
+            self.sessions.values().filter(|(s, _)| pred(s)).map(|(s, _)| s.id).collect();
+        doomed.iter().filter(|id| self.remove_session(id)).count() as u64
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.users.contains_key(&user.id) {
+            return Err(StoreError::Conflict("user id"));
+        }
+        let key = user.username.key();
+        if g.user_by_name.contains_key(&key) {
+            return Err(StoreError::Conflict("username"));
+        }
+        g.user_by_name.insert(key, user.id);
+        g.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn find_user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        let g = self.lock();
+        Ok(g.user_by_name.get(&username.key()).and_then(|id| g.users.get(id)).cloned())
+    }
+
+    async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.get(id).cloned())
+    }
+
+    async fn set_password_hash(&self, id: &UserId, hash: &PasswordHash) -> Result<bool, StoreError> {
+        Ok(self.lock().users.get_mut(id).map(|u| u.password_hash = hash.clone()).is_some())
+    }
+
+    async fn set_disabled(&self, id: &UserId, disabled: bool) -> Result<bool, StoreError> {
+        Ok(self.lock().users.get_mut(id).map(|u| u.disabled = disabled).is_some())
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let mut users: Vec<User> = self.lock().users.values().cloned().collect();
+        users.sort_by(|a, b| (a.created_at, a.username.key()).cmp(&(b.created_at, b.username.key())));
+        Ok(users)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.sessions.contains_key(&session.id) {
+            return Err(StoreError::Conflict("session id"));
+        }
+        if g.session_by_secret.contains_key(&session.secret_hash) {
+            return Err(StoreError::Conflict("session secret"));
+        }
+        g.session_by_secret.insert(session.secret_hash, session.id);
+        g.sessions.insert(session.id, (session.clone(), SessionData::new()));
+        Ok(())
+    }
+
+    async fn find_session_by_secret(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let g = self.lock();
+        Ok(g.session_by_secret.get(hash).and_then(|id| g.sessions.get(id)).map(|(s, _)| s.clone()))
+    }
+
+    async fn touch_session(&self, id: &SessionId, last_seen: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.lock().sessions.get_mut(id).map(|(s, _)| s.last_seen_at = last_seen).is_some())
+    }
+
+    async fn session_data(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
+        Ok(self.lock().sessions.get(id).map(|(_, d)| d.clone()))
+    }
+
+    async fn set_session_data(&self, id: &SessionId, data: &SessionData) -> Result<bool, StoreError> {
+        Ok(self.lock().sessions.get_mut(id).map(|(_, d)| *d = data.clone()).is_some())
+    }
+
+    async fn delete_session(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(self.lock().remove_session(id))
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, StoreError> {
+        Ok(self.lock().remove_sessions_where(|s| s.user_id == *user && Some(&s.id) != keep))
+    }
+
+    async fn list_user_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError> {
+        let g = self.lock();
+        let mut v: Vec<SessionRecord> =
+            g.sessions.values().filter(|(s, _)| s.user_id == *user).map(|(s, _)| s.clone()).collect();
+        v.sort_by_key(|s| (s.created_at, s.id.to_string()));
+        Ok(v)
+    }
+
+    async fn purge_sessions(
+        &self,
+        idle_cutoff: Timestamp,
+        absolute_cutoff: Timestamp,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()
+            .remove_sessions_where(|s| s.last_seen_at < idle_cutoff || s.created_at < absolute_cutoff))
+    }
+}

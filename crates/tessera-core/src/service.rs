@@ -1,0 +1,98 @@
+//! [`Tessera`]: the use cases, wired to their stores, clock, entropy and hash pool.
+//!
+//! The HTTP server and the CLI both hold one of these and call its methods;
+//! neither decides anything about security itself. The methods live in the
+//! module of the noun they act on (`account`, `login`, `session`).
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::entropy::Entropy;
+use crate::error::Result;
+use crate::password::{HashPool, PasswordHash, PasswordHasher, PasswordPolicy};
+use crate::session::SessionPolicy;
+use crate::store::Stores;
+
+/// Whether anyone may create an account with `POST /v1/users`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Registration {
+    /// Self-registration is open (the default).
+    #[default]
+    Open,
+    /// Only operators (the CLI) create accounts.
+    Closed,
+}
+
+/// The policies the core enforces.
+#[derive(Clone, Debug, Default)]
+pub struct TesseraConfig {
+    /// New-password rules.
+    pub password: PasswordPolicy,
+    /// Session lifetimes and data bound.
+    pub session: SessionPolicy,
+    /// Self-registration.
+    pub registration: Registration,
+}
+
+/// The core service.
+#[derive(Debug)]
+pub struct Tessera {
+    pub(crate) stores: Stores,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) entropy: Arc<dyn Entropy>,
+    pub(crate) hashes: HashPool,
+    /// Verified against when the username is unknown, so that an unknown user
+    /// costs the same Argon2 work as a wrong password (enumeration by timing).
+    pub(crate) dummy_hash: PasswordHash,
+    pub(crate) config: TesseraConfig,
+}
+
+/// Everything [`Tessera::new`] needs.
+#[derive(Debug)]
+pub struct TesseraParts {
+    /// The stores.
+    pub stores: Stores,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// The randomness source.
+    pub entropy: Arc<dyn Entropy>,
+    /// The password hasher.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// How many passwords may be hashed at once (the blocking pool bound).
+    pub hash_concurrency: usize,
+    /// Policies.
+    pub config: TesseraConfig,
+}
+
+impl Tessera {
+    /// Assembles the service. Hashes one random password for the dummy hash.
+    pub async fn new(parts: TesseraParts) -> Result<Self> {
+        let hashes = HashPool::new(parts.hasher, parts.hash_concurrency);
+        let dummy = crate::secret::Secret::generate(parts.entropy.as_ref());
+        let dummy_hash = hashes.hash(dummy.expose().to_owned(), parts.entropy.as_ref()).await?;
+        Ok(Self {
+            stores: parts.stores,
+            clock: parts.clock,
+            entropy: parts.entropy,
+            hashes,
+            dummy_hash,
+            config: parts.config,
+        })
+    }
+
+    /// The policies in force.
+    pub fn config(&self) -> &TesseraConfig {
+        &self.config
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Succeeds when every store answers (readiness).
+    pub async fn check_ready(&self) -> Result<()> {
+        self.stores.users.ping().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,333 @@
+//! Browser sessions: the record, the expiry policy, and the session use cases.
+//!
+//! A session is found by the SHA-256 of its cookie secret; its public handle
+//! ([`SessionId`]) is a separate random value, so listing or logging sessions
+//! never exposes a usable cookie. Idle and absolute expiry are both decided
+//! here with `now` from the clock.
+
+use std::fmt;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::clock::{Duration, Timestamp};
+use crate::csrf::{self, CsrfVerified};
+use crate::entropy::{self, Entropy};
+use crate::error::{Error, Result};
+use crate::secret::{Secret, SecretHash};
+use crate::service::Tessera;
+use crate::store::{SessionData, StoreError};
+use crate::user::{User, UserId};
+
+/// Longest user agent kept with a session, in bytes.
+const MAX_USER_AGENT: usize = 256;
+
+/// The public handle of a session (a random UUID, unrelated to the secret).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SessionId(Uuid);
+
+impl SessionId {
+    /// A fresh random id.
+    pub fn generate(entropy: &dyn Entropy) -> Self {
+        Self(uuid::Builder::from_random_bytes(entropy::bytes::<16>(entropy)).into_uuid())
+    }
+
+    /// Parses the hyphenated form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Uuid::try_parse(s).ok().map(Self)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Where a session was created from, kept for the devices list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// `User-Agent`, truncated.
+    pub user_agent: Option<String>,
+    /// The client address.
+    pub ip: Option<String>,
+}
+
+/// A stored session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Public handle.
+    pub id: SessionId,
+    /// SHA-256 of the cookie secret.
+    pub secret_hash: SecretHash,
+    /// Owner.
+    pub user_id: UserId,
+    /// The CSRF token bound to this session.
+    pub csrf_token: Secret,
+    /// Login time.
+    pub created_at: Timestamp,
+    /// Last request seen (written at most once per touch interval).
+    pub last_seen_at: Timestamp,
+    /// Where the login came from.
+    pub client: ClientInfo,
+}
+
+/// Session lifetimes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// A session unused this long is dead.
+    pub idle_ttl: Duration,
+    /// A session this old is dead, however active.
+    pub absolute_ttl: Duration,
+    /// Largest session data object, in bytes of JSON.
+    pub data_limit: usize,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle_ttl: Duration::seconds(1800),
+            absolute_ttl: Duration::seconds(43_200),
+            data_limit: 16 * 1024,
+        }
+    }
+}
+
+/// Why a session is or is not usable at some instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// Usable.
+    Live,
+    /// Unused for longer than the idle timeout.
+    IdleExpired,
+    /// Older than the absolute lifetime.
+    AbsoluteExpired,
+}
+
+impl SessionPolicy {
+    /// When the session dies if unused from now on.
+    pub fn idle_expires_at(&self, s: &SessionRecord) -> Timestamp {
+        s.last_seen_at.plus(self.idle_ttl)
+    }
+
+    /// When the session dies regardless of use.
+    pub fn expires_at(&self, s: &SessionRecord) -> Timestamp {
+        s.created_at.plus(self.absolute_ttl)
+    }
+
+    /// Whether `s` is usable at `now`.
+    pub fn liveness_at(&self, s: &SessionRecord, now: Timestamp) -> Liveness {
+        if now >= self.expires_at(s) {
+            Liveness::AbsoluteExpired
+        } else if now >= self.idle_expires_at(s) {
+            Liveness::IdleExpired
+        } else {
+            Liveness::Live
+        }
+    }
+
+    /// How stale `last_seen_at` may get before a request writes it: a minute,
+    /// or a quarter of the idle timeout when that is shorter, so that a short
+    /// idle timeout (tests) still sees activity. Reads never write more often.
+    pub fn touch_interval(&self) -> Duration {
+        Duration::seconds((self.idle_ttl.as_secs() / 4).clamp(1, 60))
+    }
+
+    /// Whether a request at `now` should record itself in `last_seen_at`.
+    pub fn touch_due_at(&self, s: &SessionRecord, now: Timestamp) -> bool {
+        now >= s.last_seen_at.plus(self.touch_interval())
+    }
+}
+
+/// A session created at login: the record and the secret for the cookie.
+#[derive(Debug)]
+pub struct IssuedSession {
+    /// The cookie value, shown to the client once, never stored.
+    pub secret: Secret,
+    /// What was stored.
+    pub record: SessionRecord,
+}
+
+/// A session that passed every check at `now`: only [`Tessera::resume_session`]
+/// makes one.
+#[derive(Debug, Clone)]
+pub struct ActiveSession {
+    record: SessionRecord,
+    user: User,
+}
+
+impl ActiveSession {
+    /// The session.
+    pub fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
+    /// Its owner.
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+
+    /// Checks the CSRF token the request carried against the one bound to this session.
+    pub fn verify_csrf(&self, presented: Option<&str>) -> Result<CsrfVerified> {
+        csrf::verify_token(&self.record.csrf_token, presented)
+    }
+}
+
+impl Tessera {
+    /// Starts a session for `user`. Any session the request carried
+    /// (`carried`) is destroyed first: a login never adopts a secret the
+    /// client brought (fixation).
+    pub async fn start_session(
+        &self,
+        user: &User,
+        client: ClientInfo,
+        carried: Option<&str>,
+    ) -> Result<IssuedSession> {
+        if let Some(old) = carried {
+            self.destroy_presented_session(old).await?;
+        }
+        let now = self.clock.now();
+        let client = ClientInfo {
+            user_agent: client.user_agent.map(|ua| truncate(ua, MAX_USER_AGENT)),
+            ip: client.ip,
+        };
+        // A collision of 256-bit secrets or 122-bit ids is not expected; retry
+        // rather than fail if the store reports one.
+        for _ in 0..3 {
+            let secret = Secret::generate(self.entropy.as_ref());
+            let record = SessionRecord {
+                id: SessionId::generate(self.entropy.as_ref()),
+                secret_hash: secret.hash(),
+                user_id: user.id,
+                csrf_token: Secret::generate(self.entropy.as_ref()),
+                created_at: now,
+                last_seen_at: now,
+                client: client.clone(),
+            };
+            match self.stores.sessions.insert_session(&record).await {
+                Ok(()) => return Ok(IssuedSession { secret, record }),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Internal("session id collided three times".to_owned()))
+    }
+
+    /// The live session named by a cookie secret, with its user.
+    ///
+    /// Fails with `Unauthorized` for a malformed, unknown, expired or deleted
+    /// session, or one whose user is disabled or gone; with `Store` when the
+    /// store cannot answer (fail closed).
+    pub async fn resume_session(&self, presented: &str) -> Result<ActiveSession> {
+        let secret = Secret::from_presented(presented);
+        if !secret.is_well_formed() {
+            return Err(Error::Unauthorized("malformed session secret"));
+        }
+        let sessions = &self.stores.sessions;
+        let mut record = sessions
+            .find_session_by_secret(&secret.hash())
+            .await?
+            .ok_or(Error::Unauthorized("unknown session"))?;
+        let now = self.clock.now();
+        if self.config.session.liveness_at(&record, now) != Liveness::Live {
+            // The sweep would purge it anyway; deleting now keeps the store honest.
+            sessions.delete_session(&record.id).await?;
+            return Err(Error::Unauthorized("session expired"));
+        }
+        let user = self
+            .stores
+            .users
+            .find_user(&record.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(Error::Unauthorized("user disabled or deleted"))?;
+        if self.config.session.touch_due_at(&record, now) {
+            if !sessions.touch_session(&record.id, now).await? {
+                return Err(Error::Unauthorized("session deleted concurrently"));
+            }
+            record.last_seen_at = now;
+        }
+        Ok(ActiveSession { record, user })
+    }
+
+    /// Ends `session` (logout).
+    pub async fn end_session(&self, session: &ActiveSession, _csrf: CsrfVerified) -> Result<()> {
+        self.stores.sessions.delete_session(&session.record.id).await?;
+        Ok(())
+    }
+
+    /// The application data stored in `session`.
+    pub async fn session_data(&self, session: &ActiveSession) -> Result<SessionData> {
+        self.stores
+            .sessions
+            .session_data(&session.record.id)
+            .await?
+            .ok_or(Error::Unauthorized("session deleted concurrently"))
+    }
+
+    /// Replaces the application data of `session`, bounded by the policy's size limit.
+    pub async fn replace_session_data(
+        &self,
+        session: &ActiveSession,
+        data: SessionData,
+        _csrf: CsrfVerified,
+    ) -> Result<()> {
+        let size = serde_json::to_vec(&data).map(|v| v.len()).unwrap_or(usize::MAX);
+        let limit = self.config.session.data_limit;
+        if size > limit {
+            return Err(Error::PayloadTooLarge(format!(
+                "session data is {size} bytes; the limit is {limit}"
+            )));
+        }
+        if !self.stores.sessions.set_session_data(&session.record.id, &data).await? {
+            return Err(Error::Unauthorized("session deleted concurrently"));
+        }
+        Ok(())
+    }
+
+    /// Deletes every expired session; returns how many (the background sweep).
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        let now = self.clock.now();
+        let policy = &self.config.session;
+        let n = self
+            .stores
+            .sessions
+            .purge_sessions(now.minus(policy.idle_ttl), now.minus(policy.absolute_ttl))
+            .await?;
+        Ok(n)
+    }
+
+    /// Deletes the session named by a presented secret, if there is one.
+    async fn destroy_presented_session(&self, presented: &str) -> Result<()> {
+        let secret = Secret::from_presented(presented);
+        if !secret.is_well_formed() {
+            return Ok(());
+        }
+        if let Some(old) = self.stores.sessions.find_session_by_secret(&secret.hash()).await? {
+            self.stores.sessions.delete_session(&old.id).await?;
+        }
+        Ok(())
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
