@@ -1,0 +1,42 @@
+//! Store backends for Tessera, chosen by URL at start-up.
+//!
+//! - `memory`: [`tessera_core::memory::MemoryStore`], nothing persists.
+//! - `sqlite://PATH`: [`sqlite::SqliteStore`], the embedded default.
+//!
+//! Every backend passes the same [`contract`] suite.
+#![deny(missing_docs)]
+
+pub mod contract;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use tessera_core::memory::MemoryStore;
+use tessera_core::store::Stores;
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL names no backend this build supports.
+    #[error("unsupported store {0:?}: expected `memory` or `sqlite://PATH`")]
+    Unsupported(String),
+    /// The backend could not be opened or migrated.
+    #[error("cannot open store: {0}")]
+    Backend(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("cannot migrate store: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Opens (creating and migrating if needed) the store named by `url`.
+pub async fn open(url: &str) -> Result<Stores, OpenError> {
+    if url == "memory" {
+        let store = Arc::new(MemoryStore::new());
+        return Ok(Stores { users: store.clone(), sessions: store });
+    }
+    if url.starts_with("sqlite:") {
+        let store = Arc::new(sqlite::SqliteStore::open(url).await?);
+        return Ok(Stores { users: store.clone(), sessions: store });
+    }
+    Err(OpenError::Unsupported(url.to_owned()))
+}

@@ -1,0 +1,226 @@
+//! The store contract: behaviour every backend must show, run against each.
+//!
+//! Use [`store_contract_suite!`](crate::store_contract_suite) in a test file
+//! with an async expression that yields fresh, empty [`Stores`]; it expands to
+//! one `#[tokio::test]` per check so a failure names the rule it broke.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tessera_core::password::PasswordHash;
+use tessera_core::secret::Secret;
+use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
+use tessera_core::store::{SessionData, StoreError, Stores};
+use tessera_core::user::{User, UserId, Username};
+use tessera_core::{Duration, OsEntropy, Timestamp};
+
+const T0: Timestamp = Timestamp::from_unix(1_790_000_000);
+
+/// A user record for tests.
+pub fn user(name: &str) -> User {
+    User {
+        id: UserId::generate(&OsEntropy),
+        username: Username::parse(name).expect("valid test username"),
+        password_hash: PasswordHash::from_phc("$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA".into()),
+        scope: "read".into(),
+        created_at: T0,
+        disabled: false,
+    }
+}
+
+/// A session record for `user`, created at `at`.
+pub fn session(user: &User, at: Timestamp) -> SessionRecord {
+    SessionRecord {
+        id: SessionId::generate(&OsEntropy),
+        secret_hash: Secret::generate(&OsEntropy).hash(),
+        user_id: user.id,
+        csrf_token: Secret::generate(&OsEntropy),
+        created_at: at,
+        last_seen_at: at,
+        client: ClientInfo { user_agent: Some("contract/1".into()), ip: Some("192.0.2.1".into()) },
+    }
+}
+
+async fn with_user(stores: &Stores, name: &str) -> User {
+    let u = user(name);
+    stores.users.insert_user(&u).await.expect("insert user");
+    u
+}
+
+/// Users round-trip every field; lookups by name are case-insensitive.
+pub async fn users_roundtrip(stores: Stores) {
+    let u = with_user(&stores, "Alice").await;
+    assert_eq!(stores.users.find_user(&u.id).await.unwrap(), Some(u.clone()));
+    let by_name = stores.users.find_user_by_name(&Username::parse("aLICE").unwrap()).await;
+    assert_eq!(by_name.unwrap(), Some(u.clone()));
+    assert_eq!(stores.users.find_user(&UserId::generate(&OsEntropy)).await.unwrap(), None);
+    assert_eq!(stores.users.list_users().await.unwrap(), vec![u]);
+}
+
+/// Username (case-insensitively) and id are unique.
+pub async fn users_collisions_conflict(stores: Stores) {
+    let u = with_user(&stores, "bob").await;
+    let same_name = user("BOB");
+    assert!(matches!(stores.users.insert_user(&same_name).await, Err(StoreError::Conflict(_))));
+    let same_id = User { username: Username::parse("carol").unwrap(), ..u.clone() };
+    assert!(matches!(stores.users.insert_user(&same_id).await, Err(StoreError::Conflict(_))));
+    assert_eq!(stores.users.list_users().await.unwrap().len(), 1);
+}
+
+/// Password and disabled updates apply to existing users only.
+pub async fn users_updates_never_create(stores: Stores) {
+    let u = with_user(&stores, "dave").await;
+    let h = PasswordHash::from_phc("$argon2id$new".into());
+    assert!(stores.users.set_password_hash(&u.id, &h).await.unwrap());
+    assert!(stores.users.set_disabled(&u.id, true).await.unwrap());
+    let got = stores.users.find_user(&u.id).await.unwrap().unwrap();
+    assert_eq!((got.password_hash, got.disabled), (h.clone(), true));
+    let ghost = UserId::generate(&OsEntropy);
+    assert!(!stores.users.set_password_hash(&ghost, &h).await.unwrap());
+    assert!(!stores.users.set_disabled(&ghost, true).await.unwrap());
+    assert_eq!(stores.users.find_user(&ghost).await.unwrap(), None);
+}
+
+/// Sessions round-trip and are found only by the hash of their secret.
+pub async fn sessions_roundtrip(stores: Stores) {
+    let u = with_user(&stores, "erin").await;
+    let s = session(&u, T0);
+    stores.sessions.insert_session(&s).await.unwrap();
+    assert_eq!(stores.sessions.find_session_by_secret(&s.secret_hash).await.unwrap(), Some(s.clone()));
+    let other = Secret::generate(&OsEntropy).hash();
+    assert_eq!(stores.sessions.find_session_by_secret(&other).await.unwrap(), None);
+    assert_eq!(stores.sessions.session_data(&s.id).await.unwrap(), Some(SessionData::new()));
+    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap(), vec![s]);
+}
+
+/// A second session with the same id or the same secret hash is refused.
+pub async fn sessions_collisions_conflict(stores: Stores) {
+    let u = with_user(&stores, "frank").await;
+    let s = session(&u, T0);
+    stores.sessions.insert_session(&s).await.unwrap();
+    let same_id = SessionRecord { secret_hash: Secret::generate(&OsEntropy).hash(), ..s.clone() };
+    let same_secret = SessionRecord { id: SessionId::generate(&OsEntropy), ..s.clone() };
+    for dup in [same_id, same_secret] {
+        assert!(matches!(stores.sessions.insert_session(&dup).await, Err(StoreError::Conflict(_))));
+    }
+    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap().len(), 1);
+}
+
+/// After a delete, late touches and data writes report `false` and the
+/// session stays deleted (no resurrection).
+pub async fn sessions_no_resurrection_after_delete(stores: Stores) {
+    let u = with_user(&stores, "grace").await;
+    let s = session(&u, T0);
+    stores.sessions.insert_session(&s).await.unwrap();
+    assert!(stores.sessions.delete_session(&s.id).await.unwrap());
+    assert!(!stores.sessions.delete_session(&s.id).await.unwrap());
+    assert!(!stores.sessions.touch_session(&s.id, T0.plus(Duration::seconds(5))).await.unwrap());
+    let data: SessionData = serde_json::from_value(json!({"cart": 3})).unwrap();
+    assert!(!stores.sessions.set_session_data(&s.id, &data).await.unwrap());
+    assert_eq!(stores.sessions.find_session_by_secret(&s.secret_hash).await.unwrap(), None);
+    assert_eq!(stores.sessions.session_data(&s.id).await.unwrap(), None);
+}
+
+/// Data replaces wholesale; touch moves `last_seen_at` and never back.
+pub async fn sessions_data_and_touch(stores: Stores) {
+    let u = with_user(&stores, "heidi").await;
+    let s = session(&u, T0);
+    stores.sessions.insert_session(&s).await.unwrap();
+    let data: SessionData =
+        serde_json::from_value(json!({"theme": "dark", "n": [1, 2.5, null], "ü": {"x": true}})).unwrap();
+    assert!(stores.sessions.set_session_data(&s.id, &data).await.unwrap());
+    assert_eq!(stores.sessions.session_data(&s.id).await.unwrap(), Some(data));
+    let later = T0.plus(Duration::seconds(90));
+    assert!(stores.sessions.touch_session(&s.id, later).await.unwrap());
+    let got = stores.sessions.find_session_by_secret(&s.secret_hash).await.unwrap().unwrap();
+    assert_eq!(got.last_seen_at, later);
+}
+
+/// Purge deletes sessions idle past the idle cutoff or older than the
+/// absolute cutoff, and nothing else.
+pub async fn sessions_purge_expired(stores: Stores) {
+    let u = with_user(&stores, "ivan").await;
+    let idle = session(&u, T0);
+    let old_but_active = session(&u, T0);
+    let fresh = session(&u, T0.plus(Duration::seconds(500)));
+    for s in [&idle, &old_but_active, &fresh] {
+        stores.sessions.insert_session(s).await.unwrap();
+    }
+    let busy_at = T0.plus(Duration::seconds(450));
+    stores.sessions.touch_session(&old_but_active.id, busy_at).await.unwrap();
+    // idle cutoff T0+100: `idle` goes; absolute cutoff T0+1: `old_but_active` goes.
+    let n = stores.sessions.purge_sessions(T0.plus(Duration::seconds(100)), T0.plus(Duration::seconds(1)));
+    assert_eq!(n.await.unwrap(), 2);
+    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap(), vec![fresh]);
+}
+
+/// Deleting a user's sessions spares the kept one and other users'.
+pub async fn sessions_delete_for_user_keeps_one(stores: Stores) {
+    let u = with_user(&stores, "judy").await;
+    let v = with_user(&stores, "mallory").await;
+    let keep = session(&u, T0);
+    let s2 = session(&u, T0);
+    let theirs = session(&v, T0);
+    for s in [&keep, &s2, &theirs] {
+        stores.sessions.insert_session(s).await.unwrap();
+    }
+    assert_eq!(stores.sessions.delete_user_sessions(&u.id, Some(&keep.id)).await.unwrap(), 1);
+    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap(), vec![keep]);
+    assert_eq!(stores.sessions.delete_user_sessions(&u.id, None).await.unwrap(), 1);
+    assert_eq!(stores.sessions.list_user_sessions(&v.id).await.unwrap().len(), 1);
+}
+
+/// Many concurrent writers: every insert lands once, concurrent touches and
+/// deletes leave no half-state, concurrent same-name inserts admit one.
+pub async fn concurrent_writers(stores: Stores) {
+    let u = with_user(&stores, "niaj").await;
+    let stores = Arc::new(stores);
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let (stores, u) = (Arc::clone(&stores), u.clone());
+        tasks.push(tokio::spawn(async move {
+            let s = session(&u, T0);
+            stores.sessions.insert_session(&s).await.unwrap();
+            stores.sessions.touch_session(&s.id, T0.plus(Duration::seconds(i))).await.unwrap();
+            if i % 2 == 0 {
+                assert!(stores.sessions.delete_session(&s.id).await.unwrap());
+            }
+        }));
+    }
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let stores = Arc::clone(&stores);
+            tokio::spawn(async move { stores.users.insert_user(&user("olivia")).await.is_ok() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut winners = 0;
+    for r in racers {
+        winners += usize::from(r.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap().len(), 16);
+}
+
+/// Expands to one test per contract rule. `$make` is an async expression
+/// yielding fresh, empty [`Stores`].
+#[macro_export]
+macro_rules! store_contract_suite {
+    ($make:expr) => {
+        $crate::store_contract_suite!(@tests $make;
+            users_roundtrip, users_collisions_conflict, users_updates_never_create,
+            sessions_roundtrip, sessions_collisions_conflict,
+            sessions_no_resurrection_after_delete, sessions_data_and_touch,
+            sessions_purge_expired, sessions_delete_for_user_keeps_one, concurrent_writers);
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::contract::$name($make.await).await;
+            }
+        )*
+    };
+}

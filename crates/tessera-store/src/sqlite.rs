@@ -1,0 +1,275 @@
+//! The SQLite backend: the embedded default.
+//!
+//! WAL journal with `synchronous=FULL`: a commit is durable once it returns,
+//! readers never block the writer, and the CLI can work on the same file while
+//! a server runs (writers wait on `busy_timeout` instead of failing). Every
+//! trait method is one statement or one transaction, so each is atomic.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, query};
+use tessera_core::Timestamp;
+use tessera_core::password::PasswordHash;
+use tessera_core::secret::{Secret, SecretHash};
+use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
+use tessera_core::store::{SessionData, SessionStore, StoreError, UserStore};
+use tessera_core::user::{User, UserId, Username};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Users and sessions in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens `url` (`sqlite://PATH`), creating the file and applying
+    /// migrations if needed.
+    pub async fn open(url: &str) -> Result<Self, crate::OpenError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection (graceful shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("unique key"),
+        _ => StoreError::Unavailable(Box::new(e)),
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("bad {what} in sqlite row"))
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+    let id: String = row.try_get("id").map_err(unavailable)?;
+    Ok(User {
+        id: UserId::parse(&id).ok_or_else(|| corrupt("user id"))?,
+        username: Username::from_stored(row.try_get("username").map_err(unavailable)?),
+        password_hash: PasswordHash::from_phc(row.try_get("password_hash").map_err(unavailable)?),
+        scope: row.try_get("scope").map_err(unavailable)?,
+        created_at: Timestamp::from_unix(row.try_get("created_at").map_err(unavailable)?),
+        disabled: row.try_get::<i64, _>("disabled").map_err(unavailable)? != 0,
+    })
+}
+
+fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
+    let id: String = row.try_get("id").map_err(unavailable)?;
+    let user_id: String = row.try_get("user_id").map_err(unavailable)?;
+    let hash: Vec<u8> = row.try_get("secret_hash").map_err(unavailable)?;
+    let csrf: String = row.try_get("csrf_token").map_err(unavailable)?;
+    Ok(SessionRecord {
+        id: SessionId::parse(&id).ok_or_else(|| corrupt("session id"))?,
+        secret_hash: SecretHash(hash.try_into().map_err(|_| corrupt("secret hash"))?),
+        user_id: UserId::parse(&user_id).ok_or_else(|| corrupt("user id"))?,
+        csrf_token: Secret::from_presented(&csrf),
+        created_at: Timestamp::from_unix(row.try_get("created_at").map_err(unavailable)?),
+        last_seen_at: Timestamp::from_unix(row.try_get("last_seen_at").map_err(unavailable)?),
+        client: ClientInfo {
+            user_agent: row.try_get("user_agent").map_err(unavailable)?,
+            ip: row.try_get("ip").map_err(unavailable)?,
+        },
+    })
+}
+
+const USER_COLUMNS: &str = "id, username, password_hash, scope, created_at, disabled";
+const SESSION_COLUMNS: &str =
+    "id, secret_hash, user_id, csrf_token, created_at, last_seen_at, user_agent, ip";
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn insert_user(&self, u: &User) -> Result<(), StoreError> {
+        query(
+            "INSERT INTO users (id, username, username_key, password_hash, scope, created_at, disabled)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(u.id.to_string())
+        .bind(u.username.as_str())
+        .bind(u.username.key())
+        .bind(u.password_hash.as_phc())
+        .bind(&u.scope)
+        .bind(u.created_at.unix())
+        .bind(i64::from(u.disabled))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn find_user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?");
+        let row = query(&sql).bind(username.key()).fetch_optional(&self.pool).await;
+        row.map_err(unavailable)?.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let row = query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await;
+        row.map_err(unavailable)?.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_password_hash(&self, id: &UserId, hash: &PasswordHash) -> Result<bool, StoreError> {
+        let done = query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(hash.as_phc())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_disabled(&self, id: &UserId, disabled: bool) -> Result<bool, StoreError> {
+        let done = query("UPDATE users SET disabled = ? WHERE id = ?")
+            .bind(i64::from(disabled))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, username_key");
+        let rows = query(&sql).fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // Reads the schema, not just the connection: an unreadable file fails here.
+        query("SELECT count(*) FROM sqlite_schema").execute(&self.pool).await.map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        query(
+            "INSERT INTO sessions (id, secret_hash, user_id, csrf_token, created_at, last_seen_at, user_agent, ip)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(s.id.to_string())
+        .bind(&s.secret_hash.0[..])
+        .bind(s.user_id.to_string())
+        .bind(s.csrf_token.expose())
+        .bind(s.created_at.unix())
+        .bind(s.last_seen_at.unix())
+        .bind(s.client.user_agent.as_deref())
+        .bind(s.client.ip.as_deref())
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn find_session_by_secret(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE secret_hash = ?");
+        let row = query(&sql).bind(&hash.0[..]).fetch_optional(&self.pool).await;
+        row.map_err(unavailable)?.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn touch_session(&self, id: &SessionId, last_seen: Timestamp) -> Result<bool, StoreError> {
+        // UPDATE, never an upsert: a touch racing a logout cannot recreate the row.
+        let done = query("UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id = ?")
+            .bind(last_seen.unix())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn session_data(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
+        let row = query("SELECT data FROM sessions WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else { return Ok(None) };
+        let text: String = row.try_get("data").map_err(unavailable)?;
+        serde_json::from_str(&text).map(Some).map_err(|_| corrupt("session data"))
+    }
+
+    async fn set_session_data(&self, id: &SessionId, data: &SessionData) -> Result<bool, StoreError> {
+        let text = serde_json::to_string(data).map_err(|_| corrupt("session data"))?;
+        let done = query("UPDATE sessions SET data = ? WHERE id = ?")
+            .bind(text)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_session(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let done = query("DELETE FROM sessions WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, StoreError> {
+        let done = query("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?")
+            .bind(user.to_string())
+            .bind(keep.map(ToString::to_string))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_user_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ? ORDER BY created_at, id"
+        );
+        let rows = query(&sql).bind(user.to_string()).fetch_all(&self.pool).await;
+        rows.map_err(unavailable)?.iter().map(session_from_row).collect()
+    }
+
+    async fn purge_sessions(
+        &self,
+        idle_cutoff: Timestamp,
+        absolute_cutoff: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let done = query("DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?")
+            .bind(idle_cutoff.unix())
+            .bind(absolute_cutoff.unix())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,18 @@
+//! The store contract suite against every backend of this crate.
+
+mod memory {
+    tessera_store::store_contract_suite!(async { tessera_store::open("memory").await.unwrap() });
+}
+
+mod sqlite {
+    /// A fresh SQLite file per test; the directory is leaked on purpose so the
+    /// file outlives the test body's borrow of it (the OS temp dir is cleaned
+    /// by the machine).
+    async fn fresh() -> tessera_core::store::Stores {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let url = format!("sqlite://{}", dir.join("contract.db").display());
+        tessera_store::open(&url).await.unwrap()
+    }
+
+    tessera_store::store_contract_suite!(fresh());
+}
