@@ -1,1 +1,50 @@
-fn main(){}
+//! `tessera`: the binary. Parses the command line, resolves settings, wires
+//! the core to its stores and runs the command. Everything it does is a call
+//! into the library crates; errors end as one line on stderr and exit 1.
+
+mod cli;
+mod serve;
+mod settings;
+mod user;
+mod wiring;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = settings::resolve(cli.settings)?;
+    match cli.command {
+        Command::Serve => serve::run(settings).await,
+        Command::User(cmd) => user::run(settings, cmd).await,
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    // One line: the outermost context and its causes.
+    let line = e.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ");
+    eprintln!("tessera: {line}");
+    ExitCode::FAILURE
+}

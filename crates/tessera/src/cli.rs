@@ -1,0 +1,119 @@
+//! The command line: `tessera serve`, `tessera user …`.
+
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// Tessera: sessions and tokens, done properly, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+pub struct Cli {
+    /// Settings shared by every command (file < environment < flags).
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (creates and migrates its store on first start).
+    Serve,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `tessera user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user and print its id. Without --password-stdin a strong
+    /// random password is generated and printed to stderr.
+    Add {
+        /// Username (1-64 of A-Z a-z 0-9 . _ @ -).
+        name: String,
+        /// Space-separated scopes to grant, e.g. "admin read".
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Read the password from standard input (one trailing newline is removed).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user: login refused, every session ended.
+    Disable {
+        /// Username.
+        name: String,
+    },
+    /// Re-enable a disabled user.
+    Enable {
+        /// Username.
+        name: String,
+    },
+    /// List users: id, username, scope, state, created.
+    List,
+}
+
+/// Whether self-registration is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationArg {
+    /// Anyone may `POST /v1/users`.
+    Open,
+    /// Only operators create accounts.
+    Closed,
+}
+
+/// Every setting, as a flag with its `TESSERA_*` environment variable. Each is
+/// optional here: unset ones fall back to the config file, then the default.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsArgs {
+    /// TOML config file (keys are these flags' long names with `_`).
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to serve on [default: 127.0.0.1:8080].
+    #[arg(long, global = true, env = "TESSERA_LISTEN")]
+    pub listen: Option<String>,
+    /// `sqlite://PATH` or `memory` [default: sqlite://tessera.db].
+    #[arg(long, global = true, env = "TESSERA_STORE")]
+    pub store: Option<String>,
+    /// Issuer URL, base of metadata URLs [default: http://<listen>].
+    #[arg(long, global = true, env = "TESSERA_ISSUER")]
+    pub issuer: Option<String>,
+    /// Comma-separated origins allowed for credentialed unsafe requests [default: the issuer's origin].
+    #[arg(long, global = true, env = "TESSERA_ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
+    /// Session idle timeout in seconds [default: 1800].
+    #[arg(long, global = true, env = "TESSERA_SESSION_IDLE_TTL")]
+    pub session_idle_ttl: Option<i64>,
+    /// Session absolute lifetime in seconds [default: 43200].
+    #[arg(long, global = true, env = "TESSERA_SESSION_ABSOLUTE_TTL")]
+    pub session_absolute_ttl: Option<i64>,
+    /// Largest session data object in bytes [default: 16384].
+    #[arg(long, global = true, env = "TESSERA_SESSION_DATA_LIMIT")]
+    pub session_data_limit: Option<usize>,
+    /// Seconds between sweeps of expired sessions [default: 60].
+    #[arg(long, global = true, env = "TESSERA_SWEEP_INTERVAL")]
+    pub sweep_interval: Option<u64>,
+    /// Largest request body in bytes [default: 65536].
+    #[arg(long, global = true, env = "TESSERA_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+    /// Minimum password length in characters [default: 8].
+    #[arg(long, global = true, env = "TESSERA_PASSWORD_MIN_LENGTH")]
+    pub password_min_length: Option<usize>,
+    /// Concurrent Argon2 hashes [default: number of CPUs].
+    #[arg(long, global = true, env = "TESSERA_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+    /// `open` or `closed` self-registration [default: open].
+    #[arg(long, global = true, env = "TESSERA_REGISTRATION")]
+    pub registration: Option<RegistrationArg>,
+    /// Drop `Secure` and the cookie name prefixes: plain-HTTP development only.
+    #[arg(long, global = true, env = "TESSERA_INSECURE_COOKIES", value_parser = BoolishValueParser::new(),
+          num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_cookies: Option<bool>,
+}
