@@ -59,7 +59,9 @@ impl Tessera {
         if !self.stores.users.set_password_hash(&user.id, &hash).await? {
             return Err(Error::Unauthorized("user deleted"));
         }
+        self.session_cache.invalidate_all();
         self.stores.sessions.delete_user_sessions(&user.id, keep).await?;
+        self.session_cache.invalidate_all();
         Ok(())
     }
 
@@ -69,8 +71,10 @@ impl Tessera {
         if !self.stores.users.set_disabled(&user.id, disabled).await? {
             return Err(Error::NotFound);
         }
+        self.session_cache.invalidate_all();
         if disabled {
             self.stores.sessions.delete_user_sessions(&user.id, None).await?;
+            self.session_cache.invalidate_all();
         }
         user.disabled = disabled;
         Ok(user)

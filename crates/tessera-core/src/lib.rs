@@ -20,6 +20,7 @@ pub mod password;
 pub mod secret;
 pub mod service;
 pub mod session;
+pub mod session_cache;
 pub mod store;
 pub mod user;
 

@@ -27,12 +27,21 @@ struct Inner {
     user_by_name: HashMap<String, UserId>,
     sessions: HashMap<SessionId, (SessionRecord, SessionData)>,
     session_by_secret: HashMap<SecretHash, SessionId>,
+    revision: u64,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn update_user(&self, id: &UserId, f: impl FnOnce(&mut User)) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let Some(user) = g.users.get_mut(id) else { return Ok(false) };
+        f(user);
+        g.revision += 1;
+        Ok(true)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -47,6 +56,7 @@ impl Inner {
         match self.sessions.remove(id) {
             Some((s, _)) => {
                 self.session_by_secret.remove(&s.secret_hash);
+                self.revision += 1;
                 true
             }
             None => false,
@@ -86,11 +96,11 @@ impl UserStore for MemoryStore {
     }
 
     async fn set_password_hash(&self, id: &UserId, hash: &PasswordHash) -> Result<bool, StoreError> {
-        Ok(self.lock().users.get_mut(id).map(|u| u.password_hash = hash.clone()).is_some())
+        self.update_user(id, |u| u.password_hash = hash.clone())
     }
 
     async fn set_disabled(&self, id: &UserId, disabled: bool) -> Result<bool, StoreError> {
-        Ok(self.lock().users.get_mut(id).map(|u| u.disabled = disabled).is_some())
+        self.update_user(id, |u| u.disabled = disabled)
     }
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
@@ -157,6 +167,10 @@ impl SessionStore for MemoryStore {
             g.sessions.values().filter(|(s, _)| s.user_id == *user).map(|(s, _)| s.clone()).collect();
         v.sort_by_key(|s| (s.created_at, s.id.to_string()));
         Ok(v)
+    }
+
+    async fn revision(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().revision)
     }
 
     async fn purge_sessions(

@@ -11,6 +11,7 @@ use crate::entropy::Entropy;
 use crate::error::Result;
 use crate::password::{HashPool, PasswordHash, PasswordHasher, PasswordPolicy};
 use crate::session::SessionPolicy;
+use crate::session_cache::SessionCache;
 use crate::store::Stores;
 
 /// Whether anyone may create an account with `POST /v1/users`.
@@ -45,6 +46,8 @@ pub struct Tessera {
     /// costs the same Argon2 work as a wrong password (enumeration by timing).
     pub(crate) dummy_hash: PasswordHash,
     pub(crate) config: TesseraConfig,
+    /// Verified sessions, so the common check skips the store.
+    pub(crate) session_cache: SessionCache,
 }
 
 /// Everything [`Tessera::new`] needs.
@@ -77,6 +80,7 @@ impl Tessera {
             hashes,
             dummy_hash,
             config: parts.config,
+            session_cache: SessionCache::default(),
         })
     }
 

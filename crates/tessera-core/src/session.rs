@@ -230,36 +230,69 @@ impl Tessera {
         if !secret.is_well_formed() {
             return Err(Error::Unauthorized("malformed session secret"));
         }
-        let sessions = &self.stores.sessions;
-        let mut record = sessions
-            .find_session_by_secret(&secret.hash())
-            .await?
-            .ok_or(Error::Unauthorized("unknown session"))?;
+        let hash = secret.hash();
+        let ticket = self.session_cache.ticket();
+        let (mut record, user) = match self.session_cache.get(&hash) {
+            Some(hit) => hit,
+            None => self.load_session(&hash).await?,
+        };
         let now = self.clock.now();
         if self.config.session.liveness_at(&record, now) != Liveness::Live {
             // The sweep would purge it anyway; deleting now keeps the store honest.
-            sessions.delete_session(&record.id).await?;
+            self.stores.sessions.delete_session(&record.id).await?;
+            self.session_cache.invalidate_all();
             return Err(Error::Unauthorized("session expired"));
         }
+        if user.disabled {
+            return Err(Error::Unauthorized("user disabled"));
+        }
+        if self.config.session.touch_due_at(&record, now) {
+            if !self.stores.sessions.touch_session(&record.id, now).await? {
+                return Err(Error::Unauthorized("session deleted concurrently"));
+            }
+            record.last_seen_at = now;
+        }
+        self.session_cache.put(ticket, record.clone(), user.clone());
+        Ok(ActiveSession { record, user })
+    }
+
+    /// Reads a session and its user from the stores.
+    async fn load_session(&self, hash: &SecretHash) -> Result<(SessionRecord, User)> {
+        let record = self
+            .stores
+            .sessions
+            .find_session_by_secret(hash)
+            .await?
+            .ok_or(Error::Unauthorized("unknown session"))?;
         let user = self
             .stores
             .users
             .find_user(&record.user_id)
             .await?
-            .filter(|u| !u.disabled)
-            .ok_or(Error::Unauthorized("user disabled or deleted"))?;
-        if self.config.session.touch_due_at(&record, now) {
-            if !sessions.touch_session(&record.id, now).await? {
-                return Err(Error::Unauthorized("session deleted concurrently"));
+            .ok_or(Error::Unauthorized("user deleted"))?;
+        Ok((record, user))
+    }
+
+    /// Learns of revocations made by other processes sharing the store (the
+    /// CLI, other nodes): call periodically. If the store cannot answer, the
+    /// cache is dropped so that requests go to the store and fail closed.
+    pub async fn watch_revocations(&self) -> Result<()> {
+        match self.stores.sessions.revision().await {
+            Ok(r) => {
+                self.session_cache.observe_revision(r);
+                Ok(())
             }
-            record.last_seen_at = now;
+            Err(e) => {
+                self.session_cache.invalidate_all();
+                Err(e.into())
+            }
         }
-        Ok(ActiveSession { record, user })
     }
 
     /// Ends `session` (logout).
     pub async fn end_session(&self, session: &ActiveSession, _csrf: CsrfVerified) -> Result<()> {
         self.stores.sessions.delete_session(&session.record.id).await?;
+        self.session_cache.invalidate_all();
         Ok(())
     }
 
@@ -312,6 +345,7 @@ impl Tessera {
         }
         if let Some(old) = self.stores.sessions.find_session_by_secret(&secret.hash()).await? {
             self.stores.sessions.delete_session(&old.id).await?;
+            self.session_cache.invalidate_all();
         }
         Ok(())
     }

@@ -86,6 +86,11 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     ) -> Result<u64, StoreError>;
     /// The sessions of `user`, oldest first.
     async fn list_user_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError>;
+    /// A counter that changes whenever a session is deleted or a user record
+    /// changes, by any process sharing this store. Session caches compare it
+    /// to learn of revocations made elsewhere; it need not move on inserts or
+    /// touches.
+    async fn revision(&self) -> Result<u64, StoreError>;
     /// Deletes sessions last seen before `idle_cutoff` or created before
     /// `absolute_cutoff`; returns how many.
     async fn purge_sessions(

@@ -14,7 +14,7 @@ mod origin;
 mod payload;
 mod routes;
 mod session_auth;
-mod sweep;
+mod background;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,7 +28,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use config::ServerConfig;
 pub use error::ApiError;
-pub use sweep::spawn_session_sweeper;
+pub use background::{spawn_revocation_watcher, spawn_session_sweeper};
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]

@@ -204,6 +204,34 @@ pub async fn concurrent_writers(stores: Stores) {
     assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap().len(), 16);
 }
 
+/// The revision moves on every session delete and user update, so caches in
+/// other processes learn of revocations.
+pub async fn revision_moves_on_revocations(stores: Stores) {
+    let u = with_user(&stores, "peggy").await;
+    let s1 = session(&u, T0);
+    let s2 = session(&u, T0);
+    stores.sessions.insert_session(&s1).await.unwrap();
+    stores.sessions.insert_session(&s2).await.unwrap();
+    let mut last = stores.sessions.revision().await.unwrap();
+    let mut moved = |r: u64, what: &str| {
+        assert_ne!(r, last, "revision did not move on {what}");
+        last = r;
+    };
+    stores.sessions.delete_session(&s1.id).await.unwrap();
+    moved(stores.sessions.revision().await.unwrap(), "delete_session");
+    stores.sessions.delete_user_sessions(&u.id, None).await.unwrap();
+    moved(stores.sessions.revision().await.unwrap(), "delete_user_sessions");
+    stores.users.set_disabled(&u.id, true).await.unwrap();
+    moved(stores.sessions.revision().await.unwrap(), "set_disabled");
+    let h = PasswordHash::from_phc("$argon2id$x".into());
+    stores.users.set_password_hash(&u.id, &h).await.unwrap();
+    moved(stores.sessions.revision().await.unwrap(), "set_password_hash");
+    stores.sessions.insert_session(&session(&u, T0)).await.unwrap();
+    let before_purge = stores.sessions.revision().await.unwrap();
+    stores.sessions.purge_sessions(T0.plus(Duration::seconds(1)), T0).await.unwrap();
+    assert_ne!(stores.sessions.revision().await.unwrap(), before_purge, "purge");
+}
+
 /// Expands to one test per contract rule. `$make` is an async expression
 /// yielding fresh, empty [`Stores`].
 #[macro_export]
@@ -213,7 +241,8 @@ macro_rules! store_contract_suite {
             users_roundtrip, users_collisions_conflict, users_updates_never_create,
             sessions_roundtrip, sessions_collisions_conflict,
             sessions_no_resurrection_after_delete, sessions_data_and_touch,
-            sessions_purge_expired, sessions_delete_for_user_keeps_one, concurrent_writers);
+            sessions_purge_expired, sessions_delete_for_user_keeps_one, concurrent_writers,
+            revision_moves_on_revocations);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

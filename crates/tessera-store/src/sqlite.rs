@@ -259,6 +259,15 @@ impl SessionStore for SqliteStore {
         rows.map_err(unavailable)?.iter().map(session_from_row).collect()
     }
 
+    async fn revision(&self) -> Result<u64, StoreError> {
+        let row = query("SELECT value FROM revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let value: i64 = row.try_get("value").map_err(unavailable)?;
+        Ok(value as u64)
+    }
+
     async fn purge_sessions(
         &self,
         idle_cutoff: Timestamp,

@@ -100,6 +100,9 @@ pub struct SettingsArgs {
     /// Seconds between sweeps of expired sessions [default: 60].
     #[arg(long, global = true, env = "TESSERA_SWEEP_INTERVAL")]
     pub sweep_interval: Option<u64>,
+    /// Milliseconds between polls for revocations made by other processes [default: 100].
+    #[arg(long, global = true, env = "TESSERA_REVOCATION_POLL_MS")]
+    pub revocation_poll_ms: Option<u64>,
     /// Largest request body in bytes [default: 65536].
     #[arg(long, global = true, env = "TESSERA_BODY_LIMIT")]
     pub body_limit: Option<usize>,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tessera_server::{AppState, serve, spawn_session_sweeper};
+use tessera_server::{AppState, serve, spawn_revocation_watcher, spawn_session_sweeper};
 use tokio::net::TcpListener;
 
 use crate::settings::Settings;
@@ -15,6 +15,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let sweeper = spawn_session_sweeper(Arc::clone(&tessera), settings.sweep_interval);
+    let watcher = spawn_revocation_watcher(Arc::clone(&tessera), settings.revocation_poll);
     let state = AppState { tessera, config: Arc::new(settings.server) };
     tracing::info!(
         addr = %listener.local_addr()?, store = %settings.store, issuer = %settings.issuer,
@@ -22,6 +23,7 @@ pub async fn run(settings: Settings) -> Result<()> {
     );
     serve(listener, state, shutdown_signal()).await.context("server failed")?;
     sweeper.abort();
+    watcher.abort();
     tracing::info!("tessera stopped");
     Ok(())
 }

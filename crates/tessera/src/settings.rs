@@ -28,6 +28,8 @@ pub struct Settings {
     pub server: ServerConfig,
     /// Sweep period.
     pub sweep_interval: StdDuration,
+    /// How often the store's revision is polled for revocations by other processes.
+    pub revocation_poll: StdDuration,
     /// Argon2 concurrency.
     pub hash_concurrency: usize,
 }
@@ -82,6 +84,7 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         core,
         server,
         sweep_interval: StdDuration::from_secs(pick!(sweep_interval, 60).max(1)),
+        revocation_poll: StdDuration::from_millis(pick!(revocation_poll_ms, 100).max(10)),
         hash_concurrency: pick!(hash_concurrency, cpus).max(1),
     })
 }

@@ -1,0 +1,52 @@
+//! Background tasks: the expired-session sweep and the revocation watcher.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_core::Tessera;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+/// Purges expired sessions every `every` until the task is aborted. A failed
+/// sweep is logged and retried next round; expiry is enforced on every read
+/// regardless, so the sweep only reclaims space.
+pub fn spawn_session_sweeper(tessera: Arc<Tessera>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match tessera.purge_expired_sessions().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired sessions deleted"),
+                Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+            }
+        }
+    })
+}
+
+/// Polls the store's revision every `every`, so that a logout, disable or
+/// password change made by another process (the CLI, another node) reaches
+/// this process's session cache within that period.
+pub fn spawn_revocation_watcher(tessera: Arc<Tessera>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            match tessera.watch_revocations().await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("revocation watcher recovered");
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "revocation watcher cannot reach the store; cache dropped");
+                }
+                Err(_) => {}
+            }
+        }
+    })
+}
