@@ -117,6 +117,6 @@ pub struct SettingsArgs {
     pub registration: Option<RegistrationArg>,
     /// Drop `Secure` and the cookie name prefixes: plain-HTTP development only.
     #[arg(long, global = true, env = "TESSERA_INSECURE_COOKIES", value_parser = BoolishValueParser::new(),
-          num_args = 0..=1, default_missing_value = "true")]
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub insecure_cookies: Option<bool>,
 }

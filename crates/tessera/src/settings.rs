@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn insecure_cookies_flag_parses_boolish() {
         assert_eq!(parse(&["tessera", "--insecure-cookies"]).insecure_cookies, Some(true));
-        assert_eq!(parse(&["tessera", "--insecure-cookies", "0"]).insecure_cookies, Some(false));
+        assert_eq!(parse(&["tessera", "--insecure-cookies=0"]).insecure_cookies, Some(false));
     }
 
     #[test]

@@ -1,0 +1,200 @@
+//! The `tessera` binary as an operator runs it: zero-config start on SQLite,
+//! CLI commands on the same store while a server runs, SIGTERM.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+const PASSWORD: &str = "correct horse battery staple";
+
+/// `tessera ARGS` in `dir` with a clean environment (no inherited TESSERA_*).
+fn tessera(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).current_dir(dir).env_clear().env("RUST_LOG", "info");
+    c
+}
+
+fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = tessera(dir, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// A running `tessera serve`; killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts `tessera serve --listen 127.0.0.1:0 EXTRA…` and reads the bound
+    /// address from its log.
+    fn start(dir: &Path, extra: &[&str]) -> Self {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = tessera(dir, &args).stderr(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("server exited before serving").unwrap();
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base: format!("http://{addr}") }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn login(s: &Server, user: &str) -> reqwest::Response {
+    http()
+        .post(s.url("/v1/session/login"))
+        .json(&json!({"username": user, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn serve_without_configuration_creates_sqlite_store_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let health: Value = http().get(s.url("/healthz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health, json!({"status": "ok"}));
+    assert_eq!(http().get(s.url("/readyz")).send().await.unwrap().status(), 200);
+    assert!(dir.path().join("tessera.db").exists(), "default store is ./tessera.db");
+    assert!(dir.path().join("tessera.db-wal").exists(), "WAL journal");
+}
+
+#[tokio::test]
+async fn user_add_while_serving_then_login_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--insecure-cookies"]);
+    let out = run(dir.path(), &["user", "add", "alice", "--scope", "read admin", "--password-stdin"], Some(&format!("{PASSWORD}\n")));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(id.len(), 36, "prints the user id: {id}");
+
+    let res = login(&s, "alice").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["id"], id.as_str());
+
+    let list = run(dir.path(), &["user", "list"], None);
+    let text = String::from_utf8(list.stdout).unwrap();
+    assert!(text.contains("alice\tadmin read\tactive"), "{text}");
+}
+
+#[tokio::test]
+async fn user_disable_from_cli_ends_live_session_on_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--insecure-cookies"]);
+    assert!(run(dir.path(), &["user", "add", "bob", "--password-stdin"], Some(PASSWORD)).status.success());
+    let res = login(&s, "bob").await;
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let whoami = || http().get(s.url("/v1/session")).header("cookie", &cookie).send();
+    assert_eq!(whoami().await.unwrap().status(), 200, "cached now");
+
+    let out = run(dir.path(), &["user", "disable", "bob"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The server learns of it through the store's revision (100 ms poll).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if whoami().await.unwrap().status() == 401 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "disabled user's session still accepted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(login(&s, "bob").await.status(), 401);
+}
+
+#[test]
+fn user_add_weak_password_fails_with_one_line_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["user", "add", "carol", "--password-stdin"], Some("password\n"));
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.starts_with("tessera: ") && err.contains("too common"), "{err}");
+}
+
+#[test]
+fn user_add_twice_conflicts_and_disable_unknown_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(dir.path(), &["user", "add", "dave"], None).status.success());
+    assert!(!run(dir.path(), &["user", "add", "DAVE"], None).status.success());
+    let out = run(dir.path(), &["user", "disable", "nobody"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("not found"));
+}
+
+#[test]
+fn config_file_flags_and_environment_layer_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.toml"), "store = \"sqlite://from-file.db\"\n").unwrap();
+    let cfg = ["--config", "t.toml"];
+    // File alone.
+    assert!(run(dir.path(), &[&cfg[..], &["user", "add", "erin"]].concat(), None).status.success());
+    assert!(dir.path().join("from-file.db").exists());
+    // Environment beats the file.
+    let out = tessera(dir.path(), &[&cfg[..], &["user", "add", "frank"]].concat())
+        .env("TESSERA_STORE", "sqlite://from-env.db")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(dir.path().join("from-env.db").exists());
+    // A flag beats both.
+    let out = tessera(dir.path(), &[&cfg[..], &["--store", "sqlite://from-flag.db", "user", "add", "grace"]].concat())
+        .env("TESSERA_STORE", "sqlite://from-env.db")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(dir.path().join("from-flag.db").exists());
+}
+
+#[test]
+fn serve_sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(dir.path(), &[]);
+    let status = Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let code = s.child.wait().unwrap();
+    assert!(code.success(), "{code:?}");
+}
+
+#[test]
+fn serve_unreadable_config_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["--config", "missing.toml", "serve"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("cannot read config file"), "{err}");
+}
