@@ -23,13 +23,22 @@ impl Tessera {
         let scope = normalize_scope(scope)?;
         // Checked before hashing to spare the Argon2 work; the insert below
         // still decides races.
-        if self.stores.users.find_user_by_name(&username).await?.is_some() {
+        if self
+            .stores
+            .users
+            .find_user_by_name(&username)
+            .await?
+            .is_some()
+        {
             return Err(taken());
         }
         let user = User {
             id: UserId::generate(self.entropy.as_ref()),
             username,
-            password_hash: self.hashes.hash(password.to_owned(), self.entropy.as_ref()).await?,
+            password_hash: self
+                .hashes
+                .hash(password.to_owned(), self.entropy.as_ref())
+                .await?,
             scope,
             created_at: self.clock.now(),
             disabled: false,
@@ -51,16 +60,25 @@ impl Tessera {
         keep: Option<&SessionId>,
     ) -> Result<()> {
         self.config.password.check(new)?;
-        let check = self.hashes.verify(current.to_owned(), user.password_hash.clone()).await?;
+        let check = self
+            .hashes
+            .verify(current.to_owned(), user.password_hash.clone())
+            .await?;
         if check == PasswordCheck::Mismatch {
             return Err(Error::InvalidCredentials("wrong current password"));
         }
-        let hash = self.hashes.hash(new.to_owned(), self.entropy.as_ref()).await?;
+        let hash = self
+            .hashes
+            .hash(new.to_owned(), self.entropy.as_ref())
+            .await?;
         if !self.stores.users.set_password_hash(&user.id, &hash).await? {
             return Err(Error::Unauthorized("user deleted"));
         }
         self.session_cache.invalidate_all();
-        self.stores.sessions.delete_user_sessions(&user.id, keep).await?;
+        self.stores
+            .sessions
+            .delete_user_sessions(&user.id, keep)
+            .await?;
         self.session_cache.invalidate_all();
         Ok(())
     }
@@ -73,7 +91,10 @@ impl Tessera {
         }
         self.session_cache.invalidate_all();
         if disabled {
-            self.stores.sessions.delete_user_sessions(&user.id, None).await?;
+            self.stores
+                .sessions
+                .delete_user_sessions(&user.id, None)
+                .await?;
             self.session_cache.invalidate_all();
         }
         user.disabled = disabled;
@@ -83,7 +104,11 @@ impl Tessera {
     /// The user named `username`, or `NotFound`.
     pub async fn find_user_by_name(&self, username: &str) -> Result<User> {
         let name = Username::parse(username).map_err(|_| Error::NotFound)?;
-        self.stores.users.find_user_by_name(&name).await?.ok_or(Error::NotFound)
+        self.stores
+            .users
+            .find_user_by_name(&name)
+            .await?
+            .ok_or(Error::NotFound)
     }
 
     /// Every user, oldest first.
@@ -98,10 +123,15 @@ fn taken() -> Error {
 
 /// Space-separated scope tokens (RFC 6749 §3.3 characters), deduplicated, sorted.
 fn normalize_scope(scope: &str) -> Result<String> {
-    let ok = |t: &str| t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+    let ok = |t: &str| {
+        t.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    };
     let mut tokens: Vec<&str> = scope.split(' ').filter(|t| !t.is_empty()).collect();
     if let Some(bad) = tokens.iter().find(|t| !ok(t)) {
-        return Err(Error::InvalidRequest(format!("invalid scope token {bad:?}")));
+        return Err(Error::InvalidRequest(format!(
+            "invalid scope token {bad:?}"
+        )));
     }
     tokens.sort_unstable();
     tokens.dedup();

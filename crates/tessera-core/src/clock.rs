@@ -92,7 +92,10 @@ pub trait Clock: Send + Sync + fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods, reason = "this is the one place that reads the system time")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "this is the one place that reads the system time"
+    )]
     fn now(&self) -> Timestamp {
         Timestamp(OffsetDateTime::now_utc().unix_timestamp())
     }
@@ -127,7 +130,10 @@ mod tests {
     #[test]
     fn timestamp_rfc3339_is_utc_with_z() {
         assert_eq!(Timestamp::from_unix(0).to_rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(Timestamp::from_unix(1_795_000_000).to_rfc3339(), "2026-11-18T11:06:40Z");
+        assert_eq!(
+            Timestamp::from_unix(1_795_000_000).to_rfc3339(),
+            "2026-11-18T11:06:40Z"
+        );
     }
 
     #[test]

@@ -38,7 +38,9 @@ impl MemoryStore {
 
     fn update_user(&self, id: &UserId, f: impl FnOnce(&mut User)) -> Result<bool, StoreError> {
         let mut g = self.lock();
-        let Some(user) = g.users.get_mut(id) else { return Ok(false) };
+        let Some(user) = g.users.get_mut(id) else {
+            return Ok(false);
+        };
         f(user);
         g.revision += 1;
         Ok(true)
@@ -64,8 +66,12 @@ impl Inner {
     }
 
     fn remove_sessions_where(&mut self, pred: impl Fn(&SessionRecord) -> bool) -> u64 {
-        let doomed: Vec<SessionId> =
-            self.sessions.values().filter(|(s, _)| pred(s)).map(|(s, _)| s.id).collect();
+        let doomed: Vec<SessionId> = self
+            .sessions
+            .values()
+            .filter(|(s, _)| pred(s))
+            .map(|(s, _)| s.id)
+            .collect();
         doomed.iter().filter(|id| self.remove_session(id)).count() as u64
     }
 }
@@ -88,14 +94,21 @@ impl UserStore for MemoryStore {
 
     async fn find_user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
         let g = self.lock();
-        Ok(g.user_by_name.get(&username.key()).and_then(|id| g.users.get(id)).cloned())
+        Ok(g.user_by_name
+            .get(&username.key())
+            .and_then(|id| g.users.get(id))
+            .cloned())
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         Ok(self.lock().users.get(id).cloned())
     }
 
-    async fn set_password_hash(&self, id: &UserId, hash: &PasswordHash) -> Result<bool, StoreError> {
+    async fn set_password_hash(
+        &self,
+        id: &UserId,
+        hash: &PasswordHash,
+    ) -> Result<bool, StoreError> {
         self.update_user(id, |u| u.password_hash = hash.clone())
     }
 
@@ -105,7 +118,9 @@ impl UserStore for MemoryStore {
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let mut users: Vec<User> = self.lock().users.values().cloned().collect();
-        users.sort_by(|a, b| (a.created_at, a.username.key()).cmp(&(b.created_at, b.username.key())));
+        users.sort_by(|a, b| {
+            (a.created_at, a.username.key()).cmp(&(b.created_at, b.username.key()))
+        });
         Ok(users)
     }
 
@@ -125,7 +140,8 @@ impl SessionStore for MemoryStore {
             return Err(StoreError::Conflict("session secret"));
         }
         g.session_by_secret.insert(session.secret_hash, session.id);
-        g.sessions.insert(session.id, (session.clone(), SessionData::new()));
+        g.sessions
+            .insert(session.id, (session.clone(), SessionData::new()));
         Ok(())
     }
 
@@ -134,19 +150,40 @@ impl SessionStore for MemoryStore {
         hash: &SecretHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let g = self.lock();
-        Ok(g.session_by_secret.get(hash).and_then(|id| g.sessions.get(id)).map(|(s, _)| s.clone()))
+        Ok(g.session_by_secret
+            .get(hash)
+            .and_then(|id| g.sessions.get(id))
+            .map(|(s, _)| s.clone()))
     }
 
-    async fn touch_session(&self, id: &SessionId, last_seen: Timestamp) -> Result<bool, StoreError> {
-        Ok(self.lock().sessions.get_mut(id).map(|(s, _)| s.last_seen_at = last_seen).is_some())
+    async fn touch_session(
+        &self,
+        id: &SessionId,
+        last_seen: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .get_mut(id)
+            .map(|(s, _)| s.last_seen_at = last_seen)
+            .is_some())
     }
 
     async fn session_data(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
         Ok(self.lock().sessions.get(id).map(|(_, d)| d.clone()))
     }
 
-    async fn set_session_data(&self, id: &SessionId, data: &SessionData) -> Result<bool, StoreError> {
-        Ok(self.lock().sessions.get_mut(id).map(|(_, d)| *d = data.clone()).is_some())
+    async fn set_session_data(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .get_mut(id)
+            .map(|(_, d)| *d = data.clone())
+            .is_some())
     }
 
     async fn delete_session(&self, id: &SessionId) -> Result<bool, StoreError> {
@@ -158,13 +195,19 @@ impl SessionStore for MemoryStore {
         user: &UserId,
         keep: Option<&SessionId>,
     ) -> Result<u64, StoreError> {
-        Ok(self.lock().remove_sessions_where(|s| s.user_id == *user && Some(&s.id) != keep))
+        Ok(self
+            .lock()
+            .remove_sessions_where(|s| s.user_id == *user && Some(&s.id) != keep))
     }
 
     async fn list_user_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError> {
         let g = self.lock();
-        let mut v: Vec<SessionRecord> =
-            g.sessions.values().filter(|(s, _)| s.user_id == *user).map(|(s, _)| s.clone()).collect();
+        let mut v: Vec<SessionRecord> = g
+            .sessions
+            .values()
+            .filter(|(s, _)| s.user_id == *user)
+            .map(|(s, _)| s.clone())
+            .collect();
         v.sort_by_key(|s| (s.created_at, s.id.to_string()));
         Ok(v)
     }
@@ -178,8 +221,8 @@ impl SessionStore for MemoryStore {
         idle_cutoff: Timestamp,
         absolute_cutoff: Timestamp,
     ) -> Result<u64, StoreError> {
-        Ok(self
-            .lock()
-            .remove_sessions_where(|s| s.last_seen_at < idle_cutoff || s.created_at < absolute_cutoff))
+        Ok(self.lock().remove_sessions_where(|s| {
+            s.last_seen_at < idle_cutoff || s.created_at < absolute_cutoff
+        }))
     }
 }

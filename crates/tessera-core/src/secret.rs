@@ -46,7 +46,10 @@ impl Secret {
     /// reject junk before touching a store.
     pub fn is_well_formed(&self) -> bool {
         self.0.len() == ENCODED_LEN
-            && self.0.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 
     /// Constant-time comparison with a presented value (timing: a byte-wise
@@ -94,8 +97,9 @@ mod tests {
 
     #[test]
     fn secret_generate_many_all_distinct() {
-        let set: HashSet<String> =
-            (0..10_000).map(|_| Secret::generate(&OsEntropy).expose().to_owned()).collect();
+        let set: HashSet<String> = (0..10_000)
+            .map(|_| Secret::generate(&OsEntropy).expose().to_owned())
+            .collect();
         assert_eq!(set.len(), 10_000);
     }
 
@@ -126,6 +130,6 @@ mod tests {
     #[test]
     fn secret_malformed_rejected() {
         assert!(!Secret::from_presented("short").is_well_formed());
-        assert!(!Secret::from_presented(&"a".repeat(42).replace('a', "+") ).is_well_formed());
+        assert!(!Secret::from_presented(&"a".repeat(42).replace('a', "+")).is_well_formed());
     }
 }

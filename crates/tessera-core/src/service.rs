@@ -72,7 +72,9 @@ impl Tessera {
     pub async fn new(parts: TesseraParts) -> Result<Self> {
         let hashes = HashPool::new(parts.hasher, parts.hash_concurrency);
         let dummy = crate::secret::Secret::generate(parts.entropy.as_ref());
-        let dummy_hash = hashes.hash(dummy.expose().to_owned(), parts.entropy.as_ref()).await?;
+        let dummy_hash = hashes
+            .hash(dummy.expose().to_owned(), parts.entropy.as_ref())
+            .await?;
         Ok(Self {
             stores: parts.stores,
             clock: parts.clock,

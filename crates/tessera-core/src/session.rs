@@ -217,7 +217,9 @@ impl Tessera {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Internal("session id collided three times".to_owned()))
+        Err(Error::Internal(
+            "session id collided three times".to_owned(),
+        ))
     }
 
     /// The live session named by a cookie secret, with its user.
@@ -291,7 +293,10 @@ impl Tessera {
 
     /// Ends `session` (logout).
     pub async fn end_session(&self, session: &ActiveSession, _csrf: CsrfVerified) -> Result<()> {
-        self.stores.sessions.delete_session(&session.record.id).await?;
+        self.stores
+            .sessions
+            .delete_session(&session.record.id)
+            .await?;
         self.session_cache.invalidate_all();
         Ok(())
     }
@@ -312,14 +317,21 @@ impl Tessera {
         data: SessionData,
         _csrf: CsrfVerified,
     ) -> Result<()> {
-        let size = serde_json::to_vec(&data).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&data)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         let limit = self.config.session.data_limit;
         if size > limit {
             return Err(Error::PayloadTooLarge(format!(
                 "session data is {size} bytes; the limit is {limit}"
             )));
         }
-        if !self.stores.sessions.set_session_data(&session.record.id, &data).await? {
+        if !self
+            .stores
+            .sessions
+            .set_session_data(&session.record.id, &data)
+            .await?
+        {
             return Err(Error::Unauthorized("session deleted concurrently"));
         }
         Ok(())
@@ -343,7 +355,12 @@ impl Tessera {
         if !secret.is_well_formed() {
             return Ok(());
         }
-        if let Some(old) = self.stores.sessions.find_session_by_secret(&secret.hash()).await? {
+        if let Some(old) = self
+            .stores
+            .sessions
+            .find_session_by_secret(&secret.hash())
+            .await?
+        {
             self.stores.sessions.delete_session(&old.id).await?;
             self.session_cache.invalidate_all();
         }

@@ -53,7 +53,10 @@ pub struct Ticket(u64);
 impl Default for SessionCache {
     fn default() -> Self {
         Self {
-            entries: Cache::builder().max_capacity(CAPACITY).time_to_idle(IDLE).build(),
+            entries: Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_idle(IDLE)
+                .build(),
             generation: AtomicU64::new(0),
             last_revision: AtomicU64::new(u64::MAX),
         }
@@ -77,7 +80,14 @@ impl SessionCache {
     pub fn put(&self, ticket: Ticket, session: SessionRecord, user: User) {
         if ticket.0 == self.generation.load(Ordering::Acquire) {
             let hash = session.secret_hash;
-            self.entries.insert(hash, Arc::new(Entry { generation: ticket.0, session, user }));
+            self.entries.insert(
+                hash,
+                Arc::new(Entry {
+                    generation: ticket.0,
+                    session,
+                    user,
+                }),
+            );
         }
     }
 
@@ -97,12 +107,12 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::OsEntropy;
     use crate::clock::Timestamp;
     use crate::password::PasswordHash;
     use crate::secret::Secret;
     use crate::session::{ClientInfo, SessionId};
     use crate::user::{UserId, Username};
-    use crate::OsEntropy;
 
     fn pair() -> (SessionRecord, User) {
         let user = User {

@@ -47,7 +47,8 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     /// The user with `id`, or `None`.
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError>;
     /// Replaces the password hash. `false` if no such user.
-    async fn set_password_hash(&self, id: &UserId, hash: &PasswordHash) -> Result<bool, StoreError>;
+    async fn set_password_hash(&self, id: &UserId, hash: &PasswordHash)
+    -> Result<bool, StoreError>;
     /// Sets the disabled flag. `false` if no such user.
     async fn set_disabled(&self, id: &UserId, disabled: bool) -> Result<bool, StoreError>;
     /// Every user, oldest first.
@@ -74,8 +75,11 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// The session's data, or `None` if the session does not exist.
     async fn session_data(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError>;
     /// Replaces the session's data if the session exists; `false` if not.
-    async fn set_session_data(&self, id: &SessionId, data: &SessionData)
-    -> Result<bool, StoreError>;
+    async fn set_session_data(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+    ) -> Result<bool, StoreError>;
     /// Deletes one session. `false` if it did not exist.
     async fn delete_session(&self, id: &SessionId) -> Result<bool, StoreError>;
     /// Deletes every session of `user` except `keep`; returns how many.

@@ -29,7 +29,12 @@ struct Body<'a> {
 impl ApiError {
     /// An error with an explicit status, code and client-facing description.
     pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
-        Self { status, code, description: description.into(), retry_after: None }
+        Self {
+            status,
+            code,
+            description: description.into(),
+            retry_after: None,
+        }
     }
 
     /// 400 `invalid_request`.
@@ -44,17 +49,29 @@ impl ApiError {
 
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed here",
+        )
     }
 
     /// 413 `payload_too_large`.
     pub fn payload_too_large(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", description)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            description,
+        )
     }
 
     /// 415 `unsupported_media_type`.
     pub fn unsupported_media_type(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", description)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            description,
+        )
     }
 
     /// 503 `unavailable` with `Retry-After`: a store failed, so fail closed.
@@ -86,11 +103,19 @@ impl From<Error> for ApiError {
             Error::InvalidRequest(t) => Self::invalid_request(t),
             Error::InvalidCredentials(why) => {
                 tracing::info!(reason = why, "login refused");
-                Self::new(S::UNAUTHORIZED, "invalid_credentials", "invalid username or password")
+                Self::new(
+                    S::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "invalid username or password",
+                )
             }
             Error::Unauthorized(why) => {
                 tracing::debug!(reason = why, "unauthenticated");
-                Self::new(S::UNAUTHORIZED, "unauthorized", "a live session is required")
+                Self::new(
+                    S::UNAUTHORIZED,
+                    "unauthorized",
+                    "a live session is required",
+                )
             }
             Error::CsrfFailed(why) => {
                 tracing::info!(reason = why, "csrf check failed");
@@ -118,10 +143,14 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: self.code, error_description: &self.description };
+        let body = Body {
+            error: self.code,
+            error_description: &self.description,
+        };
         let mut res = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }
@@ -143,7 +172,10 @@ mod tests {
     fn login_failures_share_one_description() {
         let a: ApiError = Error::InvalidCredentials("unknown user").into();
         let b: ApiError = Error::InvalidCredentials("wrong password").into();
-        assert_eq!((a.status, a.code, &a.description), (b.status, b.code, &b.description));
+        assert_eq!(
+            (a.status, a.code, &a.description),
+            (b.status, b.code, &b.description)
+        );
     }
 
     #[test]

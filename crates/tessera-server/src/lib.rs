@@ -6,6 +6,7 @@
 //! result. Every error leaves through [`ApiError`] in the contract's shape.
 #![deny(missing_docs)]
 
+mod background;
 mod client;
 pub mod config;
 mod cookie;
@@ -14,7 +15,6 @@ mod origin;
 mod payload;
 mod routes;
 mod session_auth;
-mod background;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,9 +26,9 @@ use tessera_core::Tessera;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use background::{spawn_revocation_watcher, spawn_session_sweeper};
 pub use config::ServerConfig;
 pub use error::ApiError;
-pub use background::{spawn_revocation_watcher, spawn_session_sweeper};
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
@@ -45,13 +45,19 @@ pub fn app(state: AppState) -> Router {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
     routes::router()
-        .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin::guard,
+        ))
         // Responses may carry secrets (cookies, CSRF tokens, session data):
         // nothing here is cacheable unless a handler says otherwise.
         .layer(static_header(header::CACHE_CONTROL, "no-store"))
         .layer(static_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(static_header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(static_header(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
+        .layer(static_header(
+            header::CONTENT_SECURITY_POLICY,
+            "frame-ancestors 'none'",
+        ))
         .with_state(state)
 }
 
@@ -63,5 +69,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -28,10 +28,18 @@ enum Kind {
 }
 
 fn kind(headers: &HeaderMap) -> Kind {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Kind::Other;
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => Kind::Json,
         "application/x-www-form-urlencoded" => Kind::Form,
@@ -42,9 +50,9 @@ fn kind(headers: &HeaderMap) -> Kind {
 
 async fn read(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     let limit = state.config.body_limit;
-    axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-        ApiError::payload_too_large(format!("request body is over {limit} bytes"))
-    })
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::payload_too_large(format!("request body is over {limit} bytes")))
 }
 
 fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -64,7 +72,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         if kind(req.headers()) != Kind::Json {
-            return Err(ApiError::unsupported_media_type("expected Content-Type: application/json"));
+            return Err(ApiError::unsupported_media_type(
+                "expected Content-Type: application/json",
+            ));
         }
         from_json(&read(req, state).await?).map(Self)
     }

@@ -34,6 +34,9 @@ impl FromRequestParts<AppState> for SessionAuth {
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(Self { session, csrf_header })
+        Ok(Self {
+            session,
+            csrf_header,
+        })
     }
 }

@@ -4,6 +4,11 @@
 //! with an async expression that yields fresh, empty [`Stores`]; it expands to
 //! one `#[tokio::test]` per check so a failure names the rule it broke.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test suite: a panic is how a rule reports failure"
+)]
+
 use std::sync::Arc;
 
 use serde_json::json;
@@ -37,7 +42,10 @@ pub fn session(user: &User, at: Timestamp) -> SessionRecord {
         csrf_token: Secret::generate(&OsEntropy),
         created_at: at,
         last_seen_at: at,
-        client: ClientInfo { user_agent: Some("contract/1".into()), ip: Some("192.0.2.1".into()) },
+        client: ClientInfo {
+            user_agent: Some("contract/1".into()),
+            ip: Some("192.0.2.1".into()),
+        },
     }
 }
 
@@ -50,10 +58,23 @@ async fn with_user(stores: &Stores, name: &str) -> User {
 /// Users round-trip every field; lookups by name are case-insensitive.
 pub async fn users_roundtrip(stores: Stores) {
     let u = with_user(&stores, "Alice").await;
-    assert_eq!(stores.users.find_user(&u.id).await.unwrap(), Some(u.clone()));
-    let by_name = stores.users.find_user_by_name(&Username::parse("aLICE").unwrap()).await;
+    assert_eq!(
+        stores.users.find_user(&u.id).await.unwrap(),
+        Some(u.clone())
+    );
+    let by_name = stores
+        .users
+        .find_user_by_name(&Username::parse("aLICE").unwrap())
+        .await;
     assert_eq!(by_name.unwrap(), Some(u.clone()));
-    assert_eq!(stores.users.find_user(&UserId::generate(&OsEntropy)).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .users
+            .find_user(&UserId::generate(&OsEntropy))
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(stores.users.list_users().await.unwrap(), vec![u]);
 }
 
@@ -61,9 +82,18 @@ pub async fn users_roundtrip(stores: Stores) {
 pub async fn users_collisions_conflict(stores: Stores) {
     let u = with_user(&stores, "bob").await;
     let same_name = user("BOB");
-    assert!(matches!(stores.users.insert_user(&same_name).await, Err(StoreError::Conflict(_))));
-    let same_id = User { username: Username::parse("carol").unwrap(), ..u.clone() };
-    assert!(matches!(stores.users.insert_user(&same_id).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        stores.users.insert_user(&same_name).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let same_id = User {
+        username: Username::parse("carol").unwrap(),
+        ..u.clone()
+    };
+    assert!(matches!(
+        stores.users.insert_user(&same_id).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(stores.users.list_users().await.unwrap().len(), 1);
 }
 
@@ -86,11 +116,31 @@ pub async fn sessions_roundtrip(stores: Stores) {
     let u = with_user(&stores, "erin").await;
     let s = session(&u, T0);
     stores.sessions.insert_session(&s).await.unwrap();
-    assert_eq!(stores.sessions.find_session_by_secret(&s.secret_hash).await.unwrap(), Some(s.clone()));
+    assert_eq!(
+        stores
+            .sessions
+            .find_session_by_secret(&s.secret_hash)
+            .await
+            .unwrap(),
+        Some(s.clone())
+    );
     let other = Secret::generate(&OsEntropy).hash();
-    assert_eq!(stores.sessions.find_session_by_secret(&other).await.unwrap(), None);
-    assert_eq!(stores.sessions.session_data(&s.id).await.unwrap(), Some(SessionData::new()));
-    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap(), vec![s]);
+    assert_eq!(
+        stores
+            .sessions
+            .find_session_by_secret(&other)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        stores.sessions.session_data(&s.id).await.unwrap(),
+        Some(SessionData::new())
+    );
+    assert_eq!(
+        stores.sessions.list_user_sessions(&u.id).await.unwrap(),
+        vec![s]
+    );
 }
 
 /// A second session with the same id or the same secret hash is refused.
@@ -98,12 +148,29 @@ pub async fn sessions_collisions_conflict(stores: Stores) {
     let u = with_user(&stores, "frank").await;
     let s = session(&u, T0);
     stores.sessions.insert_session(&s).await.unwrap();
-    let same_id = SessionRecord { secret_hash: Secret::generate(&OsEntropy).hash(), ..s.clone() };
-    let same_secret = SessionRecord { id: SessionId::generate(&OsEntropy), ..s.clone() };
+    let same_id = SessionRecord {
+        secret_hash: Secret::generate(&OsEntropy).hash(),
+        ..s.clone()
+    };
+    let same_secret = SessionRecord {
+        id: SessionId::generate(&OsEntropy),
+        ..s.clone()
+    };
     for dup in [same_id, same_secret] {
-        assert!(matches!(stores.sessions.insert_session(&dup).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            stores.sessions.insert_session(&dup).await,
+            Err(StoreError::Conflict(_))
+        ));
     }
-    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap().len(), 1);
+    assert_eq!(
+        stores
+            .sessions
+            .list_user_sessions(&u.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// After a delete, late touches and data writes report `false` and the
@@ -114,10 +181,29 @@ pub async fn sessions_no_resurrection_after_delete(stores: Stores) {
     stores.sessions.insert_session(&s).await.unwrap();
     assert!(stores.sessions.delete_session(&s.id).await.unwrap());
     assert!(!stores.sessions.delete_session(&s.id).await.unwrap());
-    assert!(!stores.sessions.touch_session(&s.id, T0.plus(Duration::seconds(5))).await.unwrap());
+    assert!(
+        !stores
+            .sessions
+            .touch_session(&s.id, T0.plus(Duration::seconds(5)))
+            .await
+            .unwrap()
+    );
     let data: SessionData = serde_json::from_value(json!({"cart": 3})).unwrap();
-    assert!(!stores.sessions.set_session_data(&s.id, &data).await.unwrap());
-    assert_eq!(stores.sessions.find_session_by_secret(&s.secret_hash).await.unwrap(), None);
+    assert!(
+        !stores
+            .sessions
+            .set_session_data(&s.id, &data)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        stores
+            .sessions
+            .find_session_by_secret(&s.secret_hash)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(stores.sessions.session_data(&s.id).await.unwrap(), None);
 }
 
@@ -127,12 +213,27 @@ pub async fn sessions_data_and_touch(stores: Stores) {
     let s = session(&u, T0);
     stores.sessions.insert_session(&s).await.unwrap();
     let data: SessionData =
-        serde_json::from_value(json!({"theme": "dark", "n": [1, 2.5, null], "ü": {"x": true}})).unwrap();
-    assert!(stores.sessions.set_session_data(&s.id, &data).await.unwrap());
-    assert_eq!(stores.sessions.session_data(&s.id).await.unwrap(), Some(data));
+        serde_json::from_value(json!({"theme": "dark", "n": [1, 2.5, null], "ü": {"x": true}}))
+            .unwrap();
+    assert!(
+        stores
+            .sessions
+            .set_session_data(&s.id, &data)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        stores.sessions.session_data(&s.id).await.unwrap(),
+        Some(data)
+    );
     let later = T0.plus(Duration::seconds(90));
     assert!(stores.sessions.touch_session(&s.id, later).await.unwrap());
-    let got = stores.sessions.find_session_by_secret(&s.secret_hash).await.unwrap().unwrap();
+    let got = stores
+        .sessions
+        .find_session_by_secret(&s.secret_hash)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.last_seen_at, later);
 }
 
@@ -147,11 +248,21 @@ pub async fn sessions_purge_expired(stores: Stores) {
         stores.sessions.insert_session(s).await.unwrap();
     }
     let busy_at = T0.plus(Duration::seconds(450));
-    stores.sessions.touch_session(&old_but_active.id, busy_at).await.unwrap();
+    stores
+        .sessions
+        .touch_session(&old_but_active.id, busy_at)
+        .await
+        .unwrap();
     // idle cutoff T0+100: `idle` goes; absolute cutoff T0+1: `old_but_active` goes.
-    let n = stores.sessions.purge_sessions(T0.plus(Duration::seconds(100)), T0.plus(Duration::seconds(1)));
+    let n = stores.sessions.purge_sessions(
+        T0.plus(Duration::seconds(100)),
+        T0.plus(Duration::seconds(1)),
+    );
     assert_eq!(n.await.unwrap(), 2);
-    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap(), vec![fresh]);
+    assert_eq!(
+        stores.sessions.list_user_sessions(&u.id).await.unwrap(),
+        vec![fresh]
+    );
 }
 
 /// Deleting a user's sessions spares the kept one and other users'.
@@ -164,10 +275,35 @@ pub async fn sessions_delete_for_user_keeps_one(stores: Stores) {
     for s in [&keep, &s2, &theirs] {
         stores.sessions.insert_session(s).await.unwrap();
     }
-    assert_eq!(stores.sessions.delete_user_sessions(&u.id, Some(&keep.id)).await.unwrap(), 1);
-    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap(), vec![keep]);
-    assert_eq!(stores.sessions.delete_user_sessions(&u.id, None).await.unwrap(), 1);
-    assert_eq!(stores.sessions.list_user_sessions(&v.id).await.unwrap().len(), 1);
+    assert_eq!(
+        stores
+            .sessions
+            .delete_user_sessions(&u.id, Some(&keep.id))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        stores.sessions.list_user_sessions(&u.id).await.unwrap(),
+        vec![keep]
+    );
+    assert_eq!(
+        stores
+            .sessions
+            .delete_user_sessions(&u.id, None)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        stores
+            .sessions
+            .list_user_sessions(&v.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// Many concurrent writers: every insert lands once, concurrent touches and
@@ -181,7 +317,11 @@ pub async fn concurrent_writers(stores: Stores) {
         tasks.push(tokio::spawn(async move {
             let s = session(&u, T0);
             stores.sessions.insert_session(&s).await.unwrap();
-            stores.sessions.touch_session(&s.id, T0.plus(Duration::seconds(i))).await.unwrap();
+            stores
+                .sessions
+                .touch_session(&s.id, T0.plus(Duration::seconds(i)))
+                .await
+                .unwrap();
             if i % 2 == 0 {
                 assert!(stores.sessions.delete_session(&s.id).await.unwrap());
             }
@@ -201,7 +341,15 @@ pub async fn concurrent_writers(stores: Stores) {
         winners += usize::from(r.await.unwrap());
     }
     assert_eq!(winners, 1);
-    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap().len(), 16);
+    assert_eq!(
+        stores
+            .sessions
+            .list_user_sessions(&u.id)
+            .await
+            .unwrap()
+            .len(),
+        16
+    );
 }
 
 /// The revision moves on every session delete and user update, so caches in
@@ -219,17 +367,39 @@ pub async fn revision_moves_on_revocations(stores: Stores) {
     };
     stores.sessions.delete_session(&s1.id).await.unwrap();
     moved(stores.sessions.revision().await.unwrap(), "delete_session");
-    stores.sessions.delete_user_sessions(&u.id, None).await.unwrap();
-    moved(stores.sessions.revision().await.unwrap(), "delete_user_sessions");
+    stores
+        .sessions
+        .delete_user_sessions(&u.id, None)
+        .await
+        .unwrap();
+    moved(
+        stores.sessions.revision().await.unwrap(),
+        "delete_user_sessions",
+    );
     stores.users.set_disabled(&u.id, true).await.unwrap();
     moved(stores.sessions.revision().await.unwrap(), "set_disabled");
     let h = PasswordHash::from_phc("$argon2id$x".into());
     stores.users.set_password_hash(&u.id, &h).await.unwrap();
-    moved(stores.sessions.revision().await.unwrap(), "set_password_hash");
-    stores.sessions.insert_session(&session(&u, T0)).await.unwrap();
+    moved(
+        stores.sessions.revision().await.unwrap(),
+        "set_password_hash",
+    );
+    stores
+        .sessions
+        .insert_session(&session(&u, T0))
+        .await
+        .unwrap();
     let before_purge = stores.sessions.revision().await.unwrap();
-    stores.sessions.purge_sessions(T0.plus(Duration::seconds(1)), T0).await.unwrap();
-    assert_ne!(stores.sessions.revision().await.unwrap(), before_purge, "purge");
+    stores
+        .sessions
+        .purge_sessions(T0.plus(Duration::seconds(1)), T0)
+        .await
+        .unwrap();
+    assert_ne!(
+        stores.sessions.revision().await.unwrap(),
+        before_purge,
+        "purge"
+    );
 }
 
 /// Expands to one test per contract rule. `$make` is an async expression

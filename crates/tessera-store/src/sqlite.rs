@@ -9,11 +9,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, query};
+use sqlx::{Row, Sqlite, query};
+
+type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
 use tessera_core::Timestamp;
 use tessera_core::password::PasswordHash;
 use tessera_core::secret::{Secret, SecretHash};
@@ -46,6 +50,14 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// Runs a write; returns how many rows it changed.
+    async fn changed(&self, q: SqliteQuery<'_>) -> Result<u64, StoreError> {
+        Ok(q.execute(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .rows_affected())
     }
 
     /// Closes every connection (graceful shutdown).
@@ -122,45 +134,61 @@ impl UserStore for SqliteStore {
 
     async fn find_user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?");
-        let row = query(&sql).bind(username.key()).fetch_optional(&self.pool).await;
-        row.map_err(unavailable)?.as_ref().map(user_from_row).transpose()
+        let row = query(&sql)
+            .bind(username.key())
+            .fetch_optional(&self.pool)
+            .await;
+        row.map_err(unavailable)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
-        let row = query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await;
-        row.map_err(unavailable)?.as_ref().map(user_from_row).transpose()
+        let row = query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await;
+        row.map_err(unavailable)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
     }
 
-    async fn set_password_hash(&self, id: &UserId, hash: &PasswordHash) -> Result<bool, StoreError> {
-        let done = query("UPDATE users SET password_hash = ? WHERE id = ?")
+    async fn set_password_hash(
+        &self,
+        id: &UserId,
+        hash: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let q = query("UPDATE users SET password_hash = ? WHERE id = ?")
             .bind(hash.as_phc())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected() == 1)
+            .bind(id.to_string());
+        Ok(self.changed(q).await? == 1)
     }
 
     async fn set_disabled(&self, id: &UserId, disabled: bool) -> Result<bool, StoreError> {
-        let done = query("UPDATE users SET disabled = ? WHERE id = ?")
+        let q = query("UPDATE users SET disabled = ? WHERE id = ?")
             .bind(i64::from(disabled))
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected() == 1)
+            .bind(id.to_string());
+        Ok(self.changed(q).await? == 1)
     }
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, username_key");
-        let rows = query(&sql).fetch_all(&self.pool).await.map_err(unavailable)?;
+        let rows = query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
         rows.iter().map(user_from_row).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         // Reads the schema, not just the connection: an unreadable file fails here.
-        query("SELECT count(*) FROM sqlite_schema").execute(&self.pool).await.map_err(unavailable)?;
+        query("SELECT count(*) FROM sqlite_schema")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 }
@@ -191,19 +219,26 @@ impl SessionStore for SqliteStore {
         hash: &SecretHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE secret_hash = ?");
-        let row = query(&sql).bind(&hash.0[..]).fetch_optional(&self.pool).await;
-        row.map_err(unavailable)?.as_ref().map(session_from_row).transpose()
+        let row = query(&sql)
+            .bind(&hash.0[..])
+            .fetch_optional(&self.pool)
+            .await;
+        row.map_err(unavailable)?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
     }
 
-    async fn touch_session(&self, id: &SessionId, last_seen: Timestamp) -> Result<bool, StoreError> {
+    async fn touch_session(
+        &self,
+        id: &SessionId,
+        last_seen: Timestamp,
+    ) -> Result<bool, StoreError> {
         // UPDATE, never an upsert: a touch racing a logout cannot recreate the row.
-        let done = query("UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id = ?")
+        let q = query("UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id = ?")
             .bind(last_seen.unix())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected() == 1)
+            .bind(id.to_string());
+        Ok(self.changed(q).await? == 1)
     }
 
     async fn session_data(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
@@ -214,27 +249,26 @@ impl SessionStore for SqliteStore {
             .map_err(unavailable)?;
         let Some(row) = row else { return Ok(None) };
         let text: String = row.try_get("data").map_err(unavailable)?;
-        serde_json::from_str(&text).map(Some).map_err(|_| corrupt("session data"))
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|_| corrupt("session data"))
     }
 
-    async fn set_session_data(&self, id: &SessionId, data: &SessionData) -> Result<bool, StoreError> {
+    async fn set_session_data(
+        &self,
+        id: &SessionId,
+        data: &SessionData,
+    ) -> Result<bool, StoreError> {
         let text = serde_json::to_string(data).map_err(|_| corrupt("session data"))?;
-        let done = query("UPDATE sessions SET data = ? WHERE id = ?")
+        let q = query("UPDATE sessions SET data = ? WHERE id = ?")
             .bind(text)
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected() == 1)
+            .bind(id.to_string());
+        Ok(self.changed(q).await? == 1)
     }
 
     async fn delete_session(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let done = query("DELETE FROM sessions WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected() == 1)
+        let q = query("DELETE FROM sessions WHERE id = ?").bind(id.to_string());
+        Ok(self.changed(q).await? == 1)
     }
 
     async fn delete_user_sessions(
@@ -242,21 +276,24 @@ impl SessionStore for SqliteStore {
         user: &UserId,
         keep: Option<&SessionId>,
     ) -> Result<u64, StoreError> {
-        let done = query("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?")
+        let q = query("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?")
             .bind(user.to_string())
-            .bind(keep.map(ToString::to_string))
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
+            .bind(keep.map(ToString::to_string));
+        self.changed(q).await
     }
 
     async fn list_user_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ? ORDER BY created_at, id"
         );
-        let rows = query(&sql).bind(user.to_string()).fetch_all(&self.pool).await;
-        rows.map_err(unavailable)?.iter().map(session_from_row).collect()
+        let rows = query(&sql)
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await;
+        rows.map_err(unavailable)?
+            .iter()
+            .map(session_from_row)
+            .collect()
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
@@ -273,12 +310,9 @@ impl SessionStore for SqliteStore {
         idle_cutoff: Timestamp,
         absolute_cutoff: Timestamp,
     ) -> Result<u64, StoreError> {
-        let done = query("DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?")
+        let q = query("DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?")
             .bind(idle_cutoff.unix())
-            .bind(absolute_cutoff.unix())
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
+            .bind(absolute_cutoff.unix());
+        self.changed(q).await
     }
 }

@@ -24,7 +24,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the runtime: {e}")),
     };
@@ -44,7 +47,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn fail(e: &anyhow::Error) -> ExitCode {
     // One line: the outermost context and its causes.
-    let line = e.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ");
+    let line = e
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
     eprintln!("tessera: {line}");
     ExitCode::FAILURE
 }

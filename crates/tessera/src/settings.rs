@@ -51,7 +51,9 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         };
     }
     let listen = pick!(listen, "127.0.0.1:8080".to_owned());
-    let issuer = pick!(issuer, format!("http://{listen}")).trim_end_matches('/').to_owned();
+    let issuer = pick!(issuer, format!("http://{listen}"))
+        .trim_end_matches('/')
+        .to_owned();
     let origins_text = pick!(allowed_origins, origin_of(&issuer)?);
     let origins = OriginPolicy::new(origins_text.split(','))
         .map_err(|e| anyhow::anyhow!("TESSERA_ALLOWED_ORIGINS: {e}"))?;
@@ -65,7 +67,9 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         RegistrationArg::Closed => Registration::Closed,
     };
     let core = TesseraConfig {
-        password: PasswordPolicy { min_chars: pick!(password_min_length, 8) },
+        password: PasswordPolicy {
+            min_chars: pick!(password_min_length, 8),
+        },
         session: SessionPolicy {
             idle_ttl: Duration::seconds(idle),
             absolute_ttl: Duration::seconds(absolute),
@@ -122,9 +126,18 @@ mod tests {
     fn flags_win_over_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
-        std::fs::write(&path, "listen = \"0.0.0.0:9\"\nstore = \"memory\"\nsession_idle_ttl = 5\n")
-            .unwrap();
-        let args = parse(&["tessera", "--config", path.to_str().unwrap(), "--listen", "127.0.0.1:1"]);
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9\"\nstore = \"memory\"\nsession_idle_ttl = 5\n",
+        )
+        .unwrap();
+        let args = parse(&[
+            "tessera",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:1",
+        ]);
         let s = resolve(args).unwrap();
         assert_eq!(s.listen, "127.0.0.1:1");
         assert_eq!(s.store, "memory");
@@ -142,13 +155,22 @@ mod tests {
 
     #[test]
     fn insecure_cookies_flag_parses_boolish() {
-        assert_eq!(parse(&["tessera", "--insecure-cookies"]).insecure_cookies, Some(true));
-        assert_eq!(parse(&["tessera", "--insecure-cookies=0"]).insecure_cookies, Some(false));
+        assert_eq!(
+            parse(&["tessera", "--insecure-cookies"]).insecure_cookies,
+            Some(true)
+        );
+        assert_eq!(
+            parse(&["tessera", "--insecure-cookies=0"]).insecure_cookies,
+            Some(false)
+        );
     }
 
     #[test]
     fn bad_origin_is_an_error() {
-        let args = SettingsArgs { allowed_origins: Some("not-an-origin".into()), ..Default::default() };
+        let args = SettingsArgs {
+            allowed_origins: Some("not-an-origin".into()),
+            ..Default::default()
+        };
         assert!(resolve(args).is_err());
     }
 }

@@ -1,9 +1,9 @@
 //! `POST /v1/password`: change the caller's password, ending their other sessions.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use axum::Router;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -31,7 +31,12 @@ async fn change(
     let keep = s.record().id;
     state
         .tessera
-        .change_password(s.user(), &body.current_password, &body.new_password, Some(&keep))
+        .change_password(
+            s.user(),
+            &body.current_password,
+            &body.new_password,
+            Some(&keep),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -75,13 +75,20 @@ async fn login(
     JsonOrForm(creds): JsonOrForm<Credentials>,
 ) -> Result<Response, ApiError> {
     let cookies = CookiePolicy::new(state.config.secure_cookies);
-    let user = state.tessera.authenticate(&creds.username, &creds.password).await?;
+    let user = state
+        .tessera
+        .authenticate(&creds.username, &creds.password)
+        .await?;
     // Whatever session cookie came with the login is destroyed and never
     // reused: a new secret every time (fixation).
     let carried = cookies.session_secret(&headers);
     let issued = state.tessera.start_session(&user, client, carried).await?;
     let body = SessionBody {
-        user: UserView { id: user.id, username: &user.username, scope: None },
+        user: UserView {
+            id: user.id,
+            username: &user.username,
+            scope: None,
+        },
         session: session_view(&state, &issued.record),
         csrf_token: issued.record.csrf_token.expose(),
     };
@@ -92,7 +99,11 @@ async fn login(
 async fn current(State(state): State<AppState>, auth: SessionAuth) -> Response {
     let s = &auth.session;
     let body = SessionBody {
-        user: UserView { id: s.user().id, username: &s.user().username, scope: Some(&s.user().scope) },
+        user: UserView {
+            id: s.user().id,
+            username: &s.user().username,
+            scope: Some(&s.user().scope),
+        },
         session: session_view(&state, s.record()),
         csrf_token: s.record().csrf_token.expose(),
     };
@@ -119,12 +130,18 @@ fn cleared(state: &AppState) -> Response {
     let clear_site = HeaderName::from_static("clear-site-data");
     (
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, cookies.clear_session()), (clear_site, HeaderValue::from_static("\"cookies\""))],
+        [
+            (header::SET_COOKIE, cookies.clear_session()),
+            (clear_site, HeaderValue::from_static("\"cookies\"")),
+        ],
     )
         .into_response()
 }
 
-async fn data(State(state): State<AppState>, auth: SessionAuth) -> Result<Json<SessionData>, ApiError> {
+async fn data(
+    State(state): State<AppState>,
+    auth: SessionAuth,
+) -> Result<Json<SessionData>, ApiError> {
     Ok(Json(state.tessera.session_data(&auth.session).await?))
 }
 
@@ -135,8 +152,13 @@ async fn replace_data(
 ) -> Result<StatusCode, ApiError> {
     let proof = auth.session.verify_csrf(auth.csrf_header.as_deref())?;
     let serde_json::Value::Object(map) = body else {
-        return Err(ApiError::invalid_request("session data must be a JSON object"));
+        return Err(ApiError::invalid_request(
+            "session data must be a JSON object",
+        ));
     };
-    state.tessera.replace_session_data(&auth.session, map, proof).await?;
+    state
+        .tessera
+        .replace_session_data(&auth.session, map, proof)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
