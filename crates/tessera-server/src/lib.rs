@@ -11,13 +11,13 @@ mod client;
 pub mod config;
 mod cookie;
 mod error;
+mod listener;
 mod origin;
 mod payload;
 mod routes;
 mod session_auth;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -62,14 +62,11 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves [`app`] on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish.
+/// in-flight requests finish. Header sections are capped at 16 KiB (431).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::run(listener, app(state), shutdown).await
 }

@@ -56,6 +56,12 @@ async fn read(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
 }
 
 fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body in the contract is an object; serde would otherwise also
+    // read a struct from an array (`["alice","pw"]`).
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(ApiError::invalid_request("the JSON body must be an object"));
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         // serde_json's message names the field and position, never our internals.
         ApiError::invalid_request(format!("malformed JSON body: {e}"))

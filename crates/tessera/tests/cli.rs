@@ -1,6 +1,11 @@
 //! The `tessera` binary as an operator runs it: zero-config start on SQLite,
 //! CLI commands on the same store while a server runs, SIGTERM.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests: a panic is how a test reports failure"
+)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

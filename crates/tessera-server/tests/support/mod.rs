@@ -1,7 +1,14 @@
 //! A real Tessera server on port 0 over a real SQLite file, with a manual
 //! clock, for the HTTP integration tests. Cookies are handled by hand so that
 //! tests see (and can forge) exactly what a browser would send.
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test harness: a panic is how a test reports failure"
+)]
 
 use std::sync::Arc;
 
@@ -68,7 +75,9 @@ impl TestServer {
     pub async fn start_with(o: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_path = dir.path().join("tessera.db");
-        let stores = tessera_store::open(&format!("sqlite://{}", db_path.display())).await.unwrap();
+        let stores = tessera_store::open(&format!("sqlite://{}", db_path.display()))
+            .await
+            .unwrap();
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix(1_790_000_000)));
         let hasher = if o.real_argon2 {
             Argon2idHasher::default()
@@ -98,7 +107,10 @@ impl TestServer {
         let mut config = ServerConfig::new(OriginPolicy::new([APP_ORIGIN]).unwrap());
         config.secure_cookies = o.secure_cookies;
         config.body_limit = o.body_limit;
-        let state = AppState { tessera: tessera.clone(), config: Arc::new(config) };
+        let state = AppState {
+            tessera: tessera.clone(),
+            config: Arc::new(config),
+        };
         // As in `tessera serve`; aborted with the test's runtime.
         tessera_server::spawn_revocation_watcher(
             tessera.clone(),
@@ -110,12 +122,25 @@ impl TestServer {
         tokio::spawn(tessera_server::serve(listener, state, async {
             let _ = rx.await;
         }));
-        let cookie_name = if o.secure_cookies { "__Host-tessera_session" } else { "tessera_session" };
+        let cookie_name = if o.secure_cookies {
+            "__Host-tessera_session"
+        } else {
+            "tessera_session"
+        };
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        Self { base, clock, tessera, http, db_path, cookie_name, shutdown: Some(tx), _dir: dir }
+        Self {
+            base,
+            clock,
+            tessera,
+            http,
+            db_path,
+            cookie_name,
+            shutdown: Some(tx),
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -205,7 +230,13 @@ impl Login {
         let secret = cookie_value(&set_cookie).to_owned();
         let body: Value = res.json().await.unwrap();
         let csrf = body["csrf_token"].as_str().unwrap().to_owned();
-        Self { secret, set_cookie, csrf, body, headers }
+        Self {
+            secret,
+            set_cookie,
+            csrf,
+            body,
+            headers,
+        }
     }
 }
 
@@ -221,18 +252,31 @@ pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The value part of a `Set-Cookie` header.
 pub fn cookie_value(set_cookie: &str) -> &str {
-    set_cookie.split(';').next().unwrap().split_once('=').unwrap().1
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
 }
 
 /// Asserts the contract's error shape and code; returns the body.
 pub async fn assert_error(res: Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status(), status, "status for expected {code}");
-    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(ct.as_deref(), Some("application/json"));
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], code, "{body}");
     assert!(body["error_description"].is_string(), "{body}");
-    assert_eq!(body.as_object().unwrap().len(), 2, "exactly error and error_description: {body}");
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        2,
+        "exactly error and error_description: {body}"
+    );
     body
 }
 
@@ -241,19 +285,24 @@ pub async fn assert_error(res: Response, status: u16, code: &str) -> Value {
 /// A value shaped exactly like a session secret (43 base64url characters)
 /// that the server never issued: what an attacker would plant.
 pub fn forged_secret() -> String {
-    tessera_core::secret::Secret::generate(&OsEntropy).expose().to_owned()
+    tessera_core::secret::Secret::generate(&OsEntropy)
+        .expose()
+        .to_owned()
 }
 
 /// Whether `s` is 43 base64url characters (a 256-bit secret, no padding).
 pub fn is_secret_shaped(s: &str) -> bool {
-    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Whether `s` is an RFC 3339 UTC date-time ending in `Z`
 /// (`YYYY-MM-DDTHH:MM:SS[.frac]Z`).
 pub fn is_rfc3339_utc(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     let fixed = b.len() >= 20
         && digits(0..4)
         && b[4] == b'-'
@@ -270,7 +319,8 @@ pub fn is_rfc3339_utc(s: &str) -> bool {
         return false;
     }
     let frac = &b[19..b.len() - 1];
-    frac.is_empty() || (frac.len() >= 2 && frac[0] == b'.' && frac[1..].iter().all(u8::is_ascii_digit))
+    frac.is_empty()
+        || (frac.len() >= 2 && frac[0] == b'.' && frac[1..].iter().all(u8::is_ascii_digit))
 }
 
 /// Every header except `date`, as sorted (name, value bytes) pairs, for
@@ -294,7 +344,7 @@ impl TestServer {
             .json(data)
             .send()
             .await
-            .unwrap()
+            .expect("request failed")
     }
 
     /// `GET /v1/session/data` with `secret` as the cookie.
@@ -303,7 +353,7 @@ impl TestServer {
             .header("cookie", self.cookie(secret))
             .send()
             .await
-            .unwrap()
+            .expect("request failed")
     }
 
     /// `POST /v1/session/logout` with `secret` as the cookie and `csrf` in `X-CSRF-Token`.
@@ -313,7 +363,7 @@ impl TestServer {
             .header("x-csrf-token", csrf)
             .send()
             .await
-            .unwrap()
+            .expect("request failed")
     }
 
     /// `POST /v1/session/login` with JSON; returns the raw response.
@@ -322,7 +372,7 @@ impl TestServer {
             .json(&serde_json::json!({"username": username, "password": password}))
             .send()
             .await
-            .unwrap()
+            .expect("request failed")
     }
 
     /// `POST /v1/users` with JSON; returns the raw response.
@@ -331,12 +381,16 @@ impl TestServer {
             .json(&serde_json::json!({"username": username, "password": password}))
             .send()
             .await
-            .unwrap()
+            .expect("request failed")
     }
 
     /// Asserts `GET /healthz` still answers 200 (the server survived).
     pub async fn assert_healthy(&self) {
-        let res = self.req(Method::GET, "/healthz").send().await.unwrap();
+        let res = self
+            .req(Method::GET, "/healthz")
+            .send()
+            .await
+            .expect("/healthz unreachable");
         assert_eq!(res.status(), 200, "server stopped answering /healthz");
     }
 }
