@@ -6,6 +6,7 @@
 //! here with `now` from the clock.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 use uuid::Uuid;
@@ -155,28 +156,34 @@ pub struct IssuedSession {
     pub record: SessionRecord,
 }
 
-/// A session that passed every check at `now`: only [`Tessera::resume_session`]
-/// makes one.
+/// A session record with its owner, as read from the stores (or the cache).
 #[derive(Debug, Clone)]
-pub struct ActiveSession {
-    record: SessionRecord,
-    user: User,
+pub struct SessionWithUser {
+    /// The session.
+    pub record: SessionRecord,
+    /// Its owner.
+    pub user: User,
 }
+
+/// A session that passed every check at `now`: only [`Tessera::resume_session`]
+/// makes one. Shared with the session cache, so a cache hit copies nothing.
+#[derive(Debug, Clone)]
+pub struct ActiveSession(Arc<SessionWithUser>);
 
 impl ActiveSession {
     /// The session.
     pub fn record(&self) -> &SessionRecord {
-        &self.record
+        &self.0.record
     }
 
     /// Its owner.
     pub fn user(&self) -> &User {
-        &self.user
+        &self.0.user
     }
 
     /// Checks the CSRF token the request carried against the one bound to this session.
     pub fn verify_csrf(&self, presented: Option<&str>) -> Result<CsrfVerified> {
-        csrf::verify_token(&self.record.csrf_token, presented)
+        csrf::verify_token(&self.0.record.csrf_token, presented)
     }
 }
 
@@ -234,32 +241,43 @@ impl Tessera {
         }
         let hash = secret.hash();
         let ticket = self.session_cache.ticket();
-        let (mut record, user) = match self.session_cache.get(&hash) {
-            Some(hit) => hit,
-            None => self.load_session(&hash).await?,
+        let (mut current, from_store) = match self.session_cache.get(&hash) {
+            Some(hit) => (hit, false),
+            None => (Arc::new(self.load_session(&hash).await?), true),
         };
         let now = self.clock.now();
-        if self.config.session.liveness_at(&record, now) != Liveness::Live {
+        let policy = &self.config.session;
+        if policy.liveness_at(&current.record, now) != Liveness::Live {
             // The sweep would purge it anyway; deleting now keeps the store honest.
-            self.stores.sessions.delete_session(&record.id).await?;
+            self.stores
+                .sessions
+                .delete_session(&current.record.id)
+                .await?;
             self.session_cache.invalidate_all();
             return Err(Error::Unauthorized("session expired"));
         }
-        if user.disabled {
+        if current.user.disabled {
             return Err(Error::Unauthorized("user disabled"));
         }
-        if self.config.session.touch_due_at(&record, now) {
-            if !self.stores.sessions.touch_session(&record.id, now).await? {
+        if policy.touch_due_at(&current.record, now) {
+            if !self
+                .stores
+                .sessions
+                .touch_session(&current.record.id, now)
+                .await?
+            {
                 return Err(Error::Unauthorized("session deleted concurrently"));
             }
-            record.last_seen_at = now;
+            Arc::make_mut(&mut current).record.last_seen_at = now;
+            self.session_cache.put(ticket, Arc::clone(&current));
+        } else if from_store {
+            self.session_cache.put(ticket, Arc::clone(&current));
         }
-        self.session_cache.put(ticket, record.clone(), user.clone());
-        Ok(ActiveSession { record, user })
+        Ok(ActiveSession(current))
     }
 
     /// Reads a session and its user from the stores.
-    async fn load_session(&self, hash: &SecretHash) -> Result<(SessionRecord, User)> {
+    async fn load_session(&self, hash: &SecretHash) -> Result<SessionWithUser> {
         let record = self
             .stores
             .sessions
@@ -272,7 +290,7 @@ impl Tessera {
             .find_user(&record.user_id)
             .await?
             .ok_or(Error::Unauthorized("user deleted"))?;
-        Ok((record, user))
+        Ok(SessionWithUser { record, user })
     }
 
     /// Learns of revocations made by other processes sharing the store (the
@@ -295,7 +313,7 @@ impl Tessera {
     pub async fn end_session(&self, session: &ActiveSession, _csrf: CsrfVerified) -> Result<()> {
         self.stores
             .sessions
-            .delete_session(&session.record.id)
+            .delete_session(&session.record().id)
             .await?;
         self.session_cache.invalidate_all();
         Ok(())
@@ -305,7 +323,7 @@ impl Tessera {
     pub async fn session_data(&self, session: &ActiveSession) -> Result<SessionData> {
         self.stores
             .sessions
-            .session_data(&session.record.id)
+            .session_data(&session.record().id)
             .await?
             .ok_or(Error::Unauthorized("session deleted concurrently"))
     }
@@ -329,7 +347,7 @@ impl Tessera {
         if !self
             .stores
             .sessions
-            .set_session_data(&session.record.id, &data)
+            .set_session_data(&session.record().id, &data)
             .await?
         {
             return Err(Error::Unauthorized("session deleted concurrently"));

@@ -23,8 +23,7 @@ use std::time::Duration as StdDuration;
 use moka::sync::Cache;
 
 use crate::secret::SecretHash;
-use crate::session::SessionRecord;
-use crate::user::User;
+use crate::session::SessionWithUser;
 
 /// Largest number of cached sessions.
 const CAPACITY: u64 = 200_000;
@@ -34,8 +33,7 @@ const IDLE: StdDuration = StdDuration::from_secs(120);
 #[derive(Debug)]
 struct Entry {
     generation: u64,
-    session: SessionRecord,
-    user: User,
+    verified: Arc<SessionWithUser>,
 }
 
 /// Cache of sessions that were read from the store, with their users.
@@ -65,10 +63,9 @@ impl Default for SessionCache {
 
 impl SessionCache {
     /// The cached session and user for `hash`, if still of this generation.
-    pub fn get(&self, hash: &SecretHash) -> Option<(SessionRecord, User)> {
+    pub fn get(&self, hash: &SecretHash) -> Option<Arc<SessionWithUser>> {
         let e = self.entries.get(hash)?;
-        (e.generation == self.generation.load(Ordering::Acquire))
-            .then(|| (e.session.clone(), e.user.clone()))
+        (e.generation == self.generation.load(Ordering::Acquire)).then(|| Arc::clone(&e.verified))
     }
 
     /// Call before reading the store; pass the ticket to [`Self::put`].
@@ -77,15 +74,14 @@ impl SessionCache {
     }
 
     /// Caches what a store read begun at `ticket` returned.
-    pub fn put(&self, ticket: Ticket, session: SessionRecord, user: User) {
+    pub fn put(&self, ticket: Ticket, verified: Arc<SessionWithUser>) {
         if ticket.0 == self.generation.load(Ordering::Acquire) {
-            let hash = session.secret_hash;
+            let hash = verified.record.secret_hash;
             self.entries.insert(
                 hash,
                 Arc::new(Entry {
                     generation: ticket.0,
-                    session,
-                    user,
+                    verified,
                 }),
             );
         }
@@ -111,10 +107,10 @@ mod tests {
     use crate::clock::Timestamp;
     use crate::password::PasswordHash;
     use crate::secret::Secret;
-    use crate::session::{ClientInfo, SessionId};
-    use crate::user::{UserId, Username};
+    use crate::session::{ClientInfo, SessionId, SessionRecord};
+    use crate::user::{User, UserId, Username};
 
-    fn pair() -> (SessionRecord, User) {
+    fn pair() -> Arc<SessionWithUser> {
         let user = User {
             id: UserId::generate(&OsEntropy),
             username: Username::parse("u").unwrap(),
@@ -132,45 +128,48 @@ mod tests {
             last_seen_at: Timestamp::from_unix(0),
             client: ClientInfo::default(),
         };
-        (session, user)
+        Arc::new(SessionWithUser {
+            record: session,
+            user,
+        })
     }
 
     #[test]
     fn cache_hit_after_put() {
         let c = SessionCache::default();
-        let (s, u) = pair();
-        c.put(c.ticket(), s.clone(), u);
-        assert_eq!(c.get(&s.secret_hash).unwrap().0, s);
+        let v = pair();
+        c.put(c.ticket(), v.clone());
+        assert_eq!(c.get(&v.record.secret_hash).unwrap().record, v.record);
     }
 
     #[test]
     fn cache_invalidate_all_hides_entries() {
         let c = SessionCache::default();
-        let (s, u) = pair();
-        c.put(c.ticket(), s.clone(), u);
+        let v = pair();
+        c.put(c.ticket(), v.clone());
         c.invalidate_all();
-        assert!(c.get(&s.secret_hash).is_none());
+        assert!(c.get(&v.record.secret_hash).is_none());
     }
 
     #[test]
     fn cache_fill_racing_revocation_is_discarded() {
         let c = SessionCache::default();
-        let (s, u) = pair();
+        let v = pair();
         let ticket = c.ticket(); // read starts
         c.invalidate_all(); // logout lands meanwhile
-        c.put(ticket, s.clone(), u); // stale read arrives
-        assert!(c.get(&s.secret_hash).is_none());
+        c.put(ticket, v.clone()); // stale read arrives
+        assert!(c.get(&v.record.secret_hash).is_none());
     }
 
     #[test]
     fn cache_revision_change_invalidates_same_revision_does_not() {
         let c = SessionCache::default();
         c.observe_revision(5);
-        let (s, u) = pair();
-        c.put(c.ticket(), s.clone(), u);
+        let v = pair();
+        c.put(c.ticket(), v.clone());
         c.observe_revision(5);
-        assert!(c.get(&s.secret_hash).is_some());
+        assert!(c.get(&v.record.secret_hash).is_some());
         c.observe_revision(6);
-        assert!(c.get(&s.secret_hash).is_none());
+        assert!(c.get(&v.record.secret_hash).is_none());
     }
 }
