@@ -17,9 +17,18 @@ use crate::entropy::{self, Entropy};
 /// Length of an encoded 256-bit secret (base64url, no padding).
 pub const ENCODED_LEN: usize = 43;
 
-/// A secret handed to a client once. Its `Debug` form is redacted.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret handed to a client once. Its `Debug` form is redacted and `==`
+/// compares in constant time.
+#[derive(Clone)]
 pub struct Secret(String);
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(&other.0)
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     /// A fresh 256-bit secret.
