@@ -1,0 +1,1 @@
+//! JOSE for Tessera (work in progress).
