@@ -17,6 +17,7 @@ pub mod error;
 pub mod login;
 pub mod memory;
 pub mod password;
+pub mod refresh;
 pub mod secret;
 pub mod service;
 pub mod session;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::password::PasswordHash;
+use crate::refresh::{FamilyId, RefreshFamily, RefreshStore, Rotation};
 use crate::secret::SecretHash;
 use crate::session::{SessionId, SessionRecord};
 use crate::store::{SessionData, SessionStore, StoreError, UserStore};
@@ -27,6 +28,9 @@ struct Inner {
     user_by_name: HashMap<String, UserId>,
     sessions: HashMap<SessionId, (SessionRecord, SessionData)>,
     session_by_secret: HashMap<SecretHash, SessionId>,
+    families: HashMap<FamilyId, RefreshFamily>,
+    /// Refresh token hash → (family, consumed at).
+    refresh_tokens: HashMap<SecretHash, (FamilyId, Option<Timestamp>)>,
     revision: u64,
 }
 
@@ -224,5 +228,129 @@ impl SessionStore for MemoryStore {
         Ok(self.lock().remove_sessions_where(|s| {
             s.last_seen_at < idle_cutoff || s.created_at < absolute_cutoff
         }))
+    }
+}
+
+#[async_trait]
+impl RefreshStore for MemoryStore {
+    async fn insert_family(
+        &self,
+        family: &RefreshFamily,
+        first_token: &SecretHash,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.families.contains_key(&family.id) {
+            return Err(StoreError::Conflict("family id"));
+        }
+        if g.refresh_tokens.contains_key(first_token) {
+            return Err(StoreError::Conflict("refresh token"));
+        }
+        g.families.insert(family.id, family.clone());
+        g.refresh_tokens.insert(*first_token, (family.id, None));
+        Ok(())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &SecretHash,
+        successor: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Rotation, StoreError> {
+        let mut g = self.lock();
+        let Some(&(family_id, consumed)) = g.refresh_tokens.get(presented) else {
+            return Ok(Rotation::Unknown);
+        };
+        let Some(family) = g.families.get(&family_id).cloned() else {
+            return Ok(Rotation::Unknown);
+        };
+        if let Some(consumed_at) = consumed {
+            return Ok(Rotation::AlreadyConsumed {
+                family,
+                consumed_at,
+            });
+        }
+        if g.refresh_tokens.contains_key(successor) {
+            return Err(StoreError::Conflict("refresh token"));
+        }
+        g.refresh_tokens.insert(*presented, (family_id, Some(now)));
+        g.refresh_tokens.insert(*successor, (family_id, None));
+        let family = g.families.get_mut(&family_id).map(|f| {
+            f.last_used_at = f.last_used_at.max(now);
+            f.clone()
+        });
+        Ok(family.map_or(Rotation::Unknown, Rotation::Rotated))
+    }
+
+    async fn find_family_by_token(
+        &self,
+        token: &SecretHash,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        let g = self.lock();
+        Ok(g.refresh_tokens
+            .get(token)
+            .and_then(|(id, _)| g.families.get(id))
+            .cloned())
+    }
+
+    async fn find_family(&self, id: &FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
+        Ok(self.lock().families.get(id).cloned())
+    }
+
+    async fn revoke_family(&self, id: &FamilyId, at: Timestamp) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let revoked = match g.families.get_mut(id) {
+            Some(f) if f.revoked_at.is_none() => {
+                f.revoked_at = Some(at);
+                true
+            }
+            _ => false,
+        };
+        g.revision += u64::from(revoked);
+        Ok(revoked)
+    }
+
+    async fn revoke_user_families(
+        &self,
+        user: &UserId,
+        keep: Option<&FamilyId>,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let mut n = 0;
+        for f in g.families.values_mut() {
+            if f.user_id == *user && Some(&f.id) != keep && f.revoked_at.is_none() {
+                f.revoked_at = Some(at);
+                n += 1;
+            }
+        }
+        g.revision += n;
+        Ok(n)
+    }
+
+    async fn list_user_families(&self, user: &UserId) -> Result<Vec<RefreshFamily>, StoreError> {
+        let g = self.lock();
+        let mut v: Vec<RefreshFamily> = g
+            .families
+            .values()
+            .filter(|f| f.user_id == *user && f.revoked_at.is_none())
+            .cloned()
+            .collect();
+        v.sort_by_key(|f| (f.created_at, f.id));
+        Ok(v)
+    }
+
+    async fn purge_families(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let doomed: Vec<FamilyId> = g
+            .families
+            .values()
+            .filter(|f| f.expires_at < cutoff)
+            .map(|f| f.id)
+            .collect();
+        for id in &doomed {
+            g.families.remove(id);
+        }
+        g.refresh_tokens.retain(|_, (id, _)| !doomed.contains(id));
+        Ok(doomed.len() as u64)
     }
 }

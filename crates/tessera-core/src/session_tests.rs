@@ -15,10 +15,7 @@ const T0: Timestamp = Timestamp::from_unix(1_790_000_000);
 async fn tessera(clock: Arc<ManualClock>) -> Tessera {
     let store = Arc::new(MemoryStore::new());
     Tessera::new(TesseraParts {
-        stores: Stores {
-            users: store.clone(),
-            sessions: store,
-        },
+        stores: Stores::single(store),
         clock,
         entropy: Arc::new(OsEntropy),
         hasher: Arc::new(Argon2idHasher::new(64, 1, 1).unwrap()),

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::Timestamp;
 use crate::password::PasswordHash;
+use crate::refresh::RefreshStore;
 use crate::secret::SecretHash;
 use crate::session::{SessionId, SessionRecord};
 use crate::user::{User, UserId, Username};
@@ -111,4 +112,20 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     /// Browser sessions.
     pub sessions: Arc<dyn SessionStore>,
+    /// Refresh-token families (token and hybrid mode).
+    pub refresh: Arc<dyn RefreshStore>,
+}
+
+impl Stores {
+    /// Every store served by one backend (the memory store, one SQL database).
+    pub fn single<T>(backend: Arc<T>) -> Self
+    where
+        T: UserStore + SessionStore + RefreshStore + 'static,
+    {
+        Self {
+            users: backend.clone(),
+            sessions: backend.clone(),
+            refresh: backend,
+        }
+    }
 }

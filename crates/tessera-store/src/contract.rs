@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tessera_core::password::PasswordHash;
-use tessera_core::secret::Secret;
+use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, Rotation};
+use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
 use tessera_core::store::{SessionData, StoreError, Stores};
 use tessera_core::user::{User, UserId, Username};
@@ -402,6 +403,250 @@ pub async fn revision_moves_on_revocations(stores: Stores) {
     );
 }
 
+/// A token-mode family for `user`, created at `at`, living 1000 s.
+pub fn family(user: &User, at: Timestamp) -> RefreshFamily {
+    RefreshFamily {
+        id: FamilyId::generate(&OsEntropy),
+        user_id: user.id,
+        client_id: "tessera".into(),
+        scope: "read write".into(),
+        kind: FamilyKind::Token,
+        created_at: at,
+        expires_at: at.plus(Duration::seconds(1000)),
+        last_used_at: at,
+        client: ClientInfo {
+            user_agent: Some("cli/2".into()),
+            ip: Some("198.51.100.7".into()),
+        },
+        revoked_at: None,
+    }
+}
+
+fn token() -> SecretHash {
+    Secret::generate(&OsEntropy).hash()
+}
+
+/// Families round-trip; rotation consumes once, stores the successor, and
+/// a second presentation reports when the token was consumed.
+pub async fn refresh_rotation_consumes_once(stores: Stores) {
+    let u = with_user(&stores, "quentin").await;
+    let f = family(&u, T0);
+    let (t1, t2, t3) = (token(), token(), token());
+    stores.refresh.insert_family(&f, &t1).await.unwrap();
+    assert_eq!(
+        stores.refresh.find_family(&f.id).await.unwrap(),
+        Some(f.clone())
+    );
+    assert_eq!(
+        stores.refresh.find_family_by_token(&t1).await.unwrap(),
+        Some(f.clone())
+    );
+
+    let at = T0.plus(Duration::seconds(10));
+    let Rotation::Rotated(after) = stores.refresh.rotate_refresh(&t1, &t2, at).await.unwrap()
+    else {
+        panic!("first rotation must succeed");
+    };
+    assert_eq!(
+        after,
+        RefreshFamily {
+            last_used_at: at,
+            ..f.clone()
+        }
+    );
+    let again = stores
+        .refresh
+        .rotate_refresh(&t1, &t3, at.plus(Duration::seconds(5)))
+        .await;
+    assert_eq!(
+        again.unwrap(),
+        Rotation::AlreadyConsumed {
+            family: after.clone(),
+            consumed_at: at
+        },
+        "reuse is reported with the first consumption time"
+    );
+    assert_eq!(
+        stores.refresh.find_family_by_token(&t3).await.unwrap(),
+        None,
+        "no successor on reuse"
+    );
+    assert_eq!(
+        stores.refresh.find_family_by_token(&t2).await.unwrap(),
+        Some(after)
+    );
+    assert!(matches!(
+        stores.refresh.rotate_refresh(&t2, &t3, at).await.unwrap(),
+        Rotation::Rotated(_)
+    ));
+    assert_eq!(
+        stores
+            .refresh
+            .rotate_refresh(&token(), &token(), at)
+            .await
+            .unwrap(),
+        Rotation::Unknown
+    );
+}
+
+/// Ten concurrent rotations of one token: exactly one wins, nine see it
+/// consumed, and exactly one successor exists.
+pub async fn refresh_concurrent_rotation_one_winner(stores: Stores) {
+    let u = with_user(&stores, "rupert").await;
+    let f = family(&u, T0);
+    let first = token();
+    stores.refresh.insert_family(&f, &first).await.unwrap();
+    let stores = Arc::new(stores);
+    let racers: Vec<_> = (0..10)
+        .map(|_| {
+            let stores = Arc::clone(&stores);
+            let successor = token();
+            tokio::spawn(async move {
+                let r = stores
+                    .refresh
+                    .rotate_refresh(&first, &successor, T0)
+                    .await
+                    .unwrap();
+                (r, successor)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for r in racers {
+        match r.await.unwrap() {
+            (Rotation::Rotated(_), successor) => winners.push(successor),
+            (Rotation::AlreadyConsumed { .. }, successor) => {
+                assert_eq!(
+                    stores
+                        .refresh
+                        .find_family_by_token(&successor)
+                        .await
+                        .unwrap(),
+                    None
+                );
+            }
+            (Rotation::Unknown, _) => panic!("a known token reported unknown"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one live successor");
+    assert!(
+        stores
+            .refresh
+            .find_family_by_token(&winners[0])
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// Collisions of family id or token hash are refused.
+pub async fn refresh_collisions_conflict(stores: Stores) {
+    let u = with_user(&stores, "sybil").await;
+    let f = family(&u, T0);
+    let t = token();
+    stores.refresh.insert_family(&f, &t).await.unwrap();
+    let same_id = stores.refresh.insert_family(&f, &token()).await;
+    assert!(matches!(same_id, Err(StoreError::Conflict(_))));
+    let same_token = stores.refresh.insert_family(&family(&u, T0), &t).await;
+    assert!(matches!(same_token, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        stores.refresh.list_user_families(&u.id).await.unwrap(),
+        vec![f]
+    );
+}
+
+/// Revocation is one-way and keeps its first time; per-user revocation
+/// spares the kept family and other users; revocations move the revision.
+pub async fn refresh_revocation(stores: Stores) {
+    let u = with_user(&stores, "trent").await;
+    let v = with_user(&stores, "victor").await;
+    let (a, b, c, theirs) = (
+        family(&u, T0),
+        family(&u, T0),
+        family(&u, T0),
+        family(&v, T0),
+    );
+    for f in [&a, &b, &c, &theirs] {
+        stores.refresh.insert_family(f, &token()).await.unwrap();
+    }
+    let rev = stores.sessions.revision().await.unwrap();
+    let t1 = T0.plus(Duration::seconds(1));
+    assert!(stores.refresh.revoke_family(&a.id, t1).await.unwrap());
+    assert_ne!(
+        stores.sessions.revision().await.unwrap(),
+        rev,
+        "revision moves on revoke"
+    );
+    assert!(
+        !stores
+            .refresh
+            .revoke_family(&a.id, T0.plus(Duration::seconds(9)))
+            .await
+            .unwrap()
+    );
+    let got = stores.refresh.find_family(&a.id).await.unwrap().unwrap();
+    assert_eq!(got.revoked_at, Some(t1));
+    assert!(!got.is_live_at(t1));
+    let n = stores
+        .refresh
+        .revoke_user_families(&u.id, Some(&b.id), t1)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "only c: a was already revoked, b is kept");
+    assert_eq!(
+        stores.refresh.list_user_families(&u.id).await.unwrap(),
+        vec![b]
+    );
+    assert_eq!(
+        stores.refresh.list_user_families(&v.id).await.unwrap(),
+        vec![theirs]
+    );
+    assert!(
+        !stores
+            .refresh
+            .revoke_family(&FamilyId::generate(&OsEntropy), t1)
+            .await
+            .unwrap()
+    );
+}
+
+/// Purge removes families past their absolute lifetime, with their tokens.
+pub async fn refresh_purge_expired(stores: Stores) {
+    let u = with_user(&stores, "walter").await;
+    let old = family(&u, T0);
+    let young = family(&u, T0.plus(Duration::seconds(500)));
+    let (t_old, t_young) = (token(), token());
+    stores.refresh.insert_family(&old, &t_old).await.unwrap();
+    stores
+        .refresh
+        .insert_family(&young, &t_young)
+        .await
+        .unwrap();
+    // old expires at T0+1000, young at T0+1500.
+    assert_eq!(
+        stores
+            .refresh
+            .purge_families(T0.plus(Duration::seconds(1001)))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        stores.refresh.find_family_by_token(&t_old).await.unwrap(),
+        None
+    );
+    let r = stores
+        .refresh
+        .rotate_refresh(&t_old, &token(), T0)
+        .await
+        .unwrap();
+    assert_eq!(r, Rotation::Unknown);
+    assert_eq!(
+        stores.refresh.find_family_by_token(&t_young).await.unwrap(),
+        Some(young)
+    );
+}
+
 /// Expands to one test per contract rule. `$make` is an async expression
 /// yielding fresh, empty [`Stores`].
 #[macro_export]
@@ -412,7 +657,9 @@ macro_rules! store_contract_suite {
             sessions_roundtrip, sessions_collisions_conflict,
             sessions_no_resurrection_after_delete, sessions_data_and_touch,
             sessions_purge_expired, sessions_delete_for_user_keeps_one, concurrent_writers,
-            revision_moves_on_revocations);
+            revision_moves_on_revocations, refresh_rotation_consumes_once,
+            refresh_concurrent_rotation_one_winner, refresh_collisions_conflict,
+            refresh_revocation, refresh_purge_expired);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

@@ -32,17 +32,11 @@ pub enum OpenError {
 pub async fn open(url: &str) -> Result<Stores, OpenError> {
     if url == "memory" {
         let store = Arc::new(MemoryStore::new());
-        return Ok(Stores {
-            users: store.clone(),
-            sessions: store,
-        });
+        return Ok(Stores::single(store));
     }
     if url.starts_with("sqlite:") {
         let store = Arc::new(sqlite::SqliteStore::open(url).await?);
-        return Ok(Stores {
-            users: store.clone(),
-            sessions: store,
-        });
+        return Ok(Stores::single(store));
     }
     Err(OpenError::Unsupported(url.to_owned()))
 }

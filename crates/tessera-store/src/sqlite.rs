@@ -20,6 +20,7 @@ use sqlx::{Row, Sqlite, query};
 type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
 use tessera_core::Timestamp;
 use tessera_core::password::PasswordHash;
+use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, RefreshStore, Rotation};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
 use tessera_core::store::{SessionData, SessionStore, StoreError, UserStore};
@@ -107,6 +108,36 @@ fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
         },
     })
 }
+
+fn family_from_row(row: &SqliteRow) -> Result<RefreshFamily, StoreError> {
+    let text = |c: &str| row.try_get::<String, _>(c).map_err(unavailable);
+    let time = |c: &str| {
+        row.try_get::<i64, _>(c)
+            .map(Timestamp::from_unix)
+            .map_err(unavailable)
+    };
+    Ok(RefreshFamily {
+        id: FamilyId::parse(&text("id")?).ok_or_else(|| corrupt("family id"))?,
+        user_id: UserId::parse(&text("user_id")?).ok_or_else(|| corrupt("user id"))?,
+        client_id: text("client_id")?,
+        scope: text("scope")?,
+        kind: FamilyKind::parse(&text("kind")?).ok_or_else(|| corrupt("family kind"))?,
+        created_at: time("created_at")?,
+        expires_at: time("expires_at")?,
+        last_used_at: time("last_used_at")?,
+        client: ClientInfo {
+            user_agent: row.try_get("user_agent").map_err(unavailable)?,
+            ip: row.try_get("ip").map_err(unavailable)?,
+        },
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")
+            .map_err(unavailable)?
+            .map(Timestamp::from_unix),
+    })
+}
+
+const FAMILY_COLUMNS: &str = "id, user_id, client_id, scope, kind, created_at, expires_at, \
+     last_used_at, user_agent, ip, revoked_at";
 
 const USER_COLUMNS: &str = "id, username, password_hash, scope, created_at, disabled";
 const SESSION_COLUMNS: &str =
@@ -314,5 +345,197 @@ impl SessionStore for SqliteStore {
             .bind(idle_cutoff.unix())
             .bind(absolute_cutoff.unix());
         self.changed(q).await
+    }
+}
+
+#[async_trait]
+impl RefreshStore for SqliteStore {
+    async fn insert_family(
+        &self,
+        f: &RefreshFamily,
+        first_token: &SecretHash,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        query(
+            "INSERT INTO refresh_families (id, user_id, client_id, scope, kind, created_at, expires_at,
+                 last_used_at, user_agent, ip, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(f.id.to_string())
+        .bind(f.user_id.to_string())
+        .bind(&f.client_id)
+        .bind(&f.scope)
+        .bind(f.kind.as_str())
+        .bind(f.created_at.unix())
+        .bind(f.expires_at.unix())
+        .bind(f.last_used_at.unix())
+        .bind(f.client.user_agent.as_deref())
+        .bind(f.client.ip.as_deref())
+        .bind(f.revoked_at.map(Timestamp::unix))
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        query("INSERT INTO refresh_tokens (hash, family_id, created_at) VALUES (?, ?, ?)")
+            .bind(&first_token.0[..])
+            .bind(f.id.to_string())
+            .bind(f.created_at.unix())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &SecretHash,
+        successor: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // The conditional UPDATE is the linearisation point: of concurrent
+        // rotations of one token, exactly one sees `consumed_at IS NULL`. It
+        // is also the transaction's first statement, so it takes the write
+        // lock at once rather than upgrading from a read (which could fail
+        // with SQLITE_BUSY instead of waiting).
+        let won = query(
+            "UPDATE refresh_tokens SET consumed_at = ? WHERE hash = ? AND consumed_at IS NULL
+             RETURNING family_id",
+        )
+        .bind(now.unix())
+        .bind(&presented.0[..])
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let Some(won) = won else {
+            drop(tx);
+            return self.consumed_or_unknown(presented).await;
+        };
+        let family_id: String = won.try_get("family_id").map_err(unavailable)?;
+        query("INSERT INTO refresh_tokens (hash, family_id, created_at) VALUES (?, ?, ?)")
+            .bind(&successor.0[..])
+            .bind(&family_id)
+            .bind(now.unix())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let sql = format!(
+            "UPDATE refresh_families SET last_used_at = max(last_used_at, ?) WHERE id = ?
+             RETURNING {FAMILY_COLUMNS}"
+        );
+        let row = query(&sql)
+            .bind(now.unix())
+            .bind(&family_id)
+            .fetch_one(&mut *tx)
+            .await;
+        let family = family_from_row(&row.map_err(unavailable)?)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Rotation::Rotated(family))
+    }
+
+    async fn find_family_by_token(
+        &self,
+        token: &SecretHash,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        let sql = format!(
+            "SELECT {FAMILY_COLUMNS} FROM refresh_families
+             WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = ?)"
+        );
+        let row = query(&sql)
+            .bind(&token.0[..])
+            .fetch_optional(&self.pool)
+            .await;
+        row.map_err(unavailable)?
+            .as_ref()
+            .map(family_from_row)
+            .transpose()
+    }
+
+    async fn find_family(&self, id: &FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
+        let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = ?");
+        let row = query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await;
+        row.map_err(unavailable)?
+            .as_ref()
+            .map(family_from_row)
+            .transpose()
+    }
+
+    async fn revoke_family(&self, id: &FamilyId, at: Timestamp) -> Result<bool, StoreError> {
+        let q =
+            query("UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(at.unix())
+                .bind(id.to_string());
+        Ok(self.changed(q).await? == 1)
+    }
+
+    async fn revoke_user_families(
+        &self,
+        user: &UserId,
+        keep: Option<&FamilyId>,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let q = query(
+            "UPDATE refresh_families SET revoked_at = ?
+             WHERE user_id = ? AND id IS NOT ? AND revoked_at IS NULL",
+        )
+        .bind(at.unix())
+        .bind(user.to_string())
+        .bind(keep.map(ToString::to_string));
+        self.changed(q).await
+    }
+
+    async fn list_user_families(&self, user: &UserId) -> Result<Vec<RefreshFamily>, StoreError> {
+        let sql = format!(
+            "SELECT {FAMILY_COLUMNS} FROM refresh_families
+             WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id"
+        );
+        let rows = query(&sql)
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await;
+        rows.map_err(unavailable)?
+            .iter()
+            .map(family_from_row)
+            .collect()
+    }
+
+    async fn purge_families(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        // Tokens go with their family (ON DELETE CASCADE).
+        let q = query("DELETE FROM refresh_families WHERE expires_at < ?").bind(cutoff.unix());
+        self.changed(q).await
+    }
+}
+
+impl SqliteStore {
+    /// After a lost race or on reuse: why `presented` could not be consumed.
+    async fn consumed_or_unknown(&self, presented: &SecretHash) -> Result<Rotation, StoreError> {
+        let sql = format!(
+            "SELECT t.consumed_at AS token_consumed_at, {cols}
+             FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?",
+            cols = FAMILY_COLUMNS
+                .split(", ")
+                .map(|c| format!("f.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let row = query(&sql)
+            .bind(&presented.0[..])
+            .fetch_optional(&self.pool)
+            .await;
+        let Some(row) = row.map_err(unavailable)? else {
+            return Ok(Rotation::Unknown);
+        };
+        let consumed: Option<i64> = row.try_get("token_consumed_at").map_err(unavailable)?;
+        let family = family_from_row(&row)?;
+        Ok(match consumed {
+            Some(at) => Rotation::AlreadyConsumed {
+                family,
+                consumed_at: Timestamp::from_unix(at),
+            },
+            // Unconsumed yet not updated: only if it was inserted between our
+            // UPDATE and this read, which a fresh hash cannot be. Treat as unknown.
+            None => Rotation::Unknown,
+        })
     }
 }
