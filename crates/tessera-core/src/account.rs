@@ -51,7 +51,8 @@ impl Tessera {
     }
 
     /// Changes `user`'s password after checking the current one, then ends
-    /// every other session of the user; `keep` (the caller's own) survives.
+    /// every other session and every refresh family of the user; `keep` (the
+    /// caller's own session) survives.
     pub async fn change_password(
         &self,
         user: &User,
@@ -79,11 +80,17 @@ impl Tessera {
             .sessions
             .delete_user_sessions(&user.id, keep)
             .await?;
+        let now = self.clock.now();
+        self.stores
+            .refresh
+            .revoke_user_families(&user.id, None, now)
+            .await?;
         self.session_cache.invalidate_all();
         Ok(())
     }
 
-    /// Disables (or re-enables) a user by name. Disabling ends every session.
+    /// Disables (or re-enables) a user by name. Disabling ends every session
+    /// and refresh family.
     pub async fn set_user_disabled(&self, username: &str, disabled: bool) -> Result<User> {
         let mut user = self.find_user_by_name(username).await?;
         if !self.stores.users.set_disabled(&user.id, disabled).await? {
@@ -94,6 +101,11 @@ impl Tessera {
             self.stores
                 .sessions
                 .delete_user_sessions(&user.id, None)
+                .await?;
+            let now = self.clock.now();
+            self.stores
+                .refresh
+                .revoke_user_families(&user.id, None, now)
                 .await?;
             self.session_cache.invalidate_all();
         }

@@ -31,6 +31,11 @@ pub enum Error {
     /// A value is larger than its configured bound; the text is safe to show.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A refresh token (or other grant) is invalid, expired, revoked, reused
+    /// or bound to another client (RFC 6749 §5.2 `invalid_grant`); the reason
+    /// is only logged.
+    #[error("invalid grant ({0})")]
+    InvalidGrant(&'static str),
     /// The named thing does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,

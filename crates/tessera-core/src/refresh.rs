@@ -15,12 +15,14 @@ use std::fmt;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::clock::Timestamp;
+use crate::clock::{Duration, Timestamp};
 use crate::entropy::{self, Entropy};
-use crate::secret::SecretHash;
+use crate::error::{Error, Result};
+use crate::secret::{Secret, SecretHash};
+use crate::service::Tessera;
 use crate::session::ClientInfo;
 use crate::store::StoreError;
-use crate::user::UserId;
+use crate::user::{User, UserId};
 
 /// A family's public id: the `sid` claim of its access tokens.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -181,3 +183,160 @@ pub trait RefreshStore: Send + Sync + fmt::Debug {
     /// before `cutoff`; returns how many families.
     async fn purge_families(&self, cutoff: Timestamp) -> Result<u64, StoreError>;
 }
+
+/// Refresh-family lifetimes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    /// Absolute lifetime of a family, however often it is refreshed.
+    pub family_ttl: Duration,
+    /// A consumed token presented again within this long of its consumption
+    /// is taken for a concurrent refresh (several tabs at once) and refused
+    /// without revoking the family; later, it is reuse. Kept short: within
+    /// it, a thief who refreshed first is not detected by the owner's retry.
+    pub race_window: Duration,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            family_ttl: Duration::seconds(2_592_000),
+            race_window: Duration::seconds(2),
+        }
+    }
+}
+
+/// A refresh token handed to a client, with the family it belongs to.
+#[derive(Debug)]
+pub struct IssuedRefresh {
+    /// The token, shown to the client once, never stored.
+    pub secret: Secret,
+    /// The family (its id is the access tokens' `sid`).
+    pub family: RefreshFamily,
+}
+
+/// What a family is started for.
+#[derive(Clone, Debug)]
+pub struct FamilyRequest {
+    /// The client the tokens are bound to.
+    pub client_id: String,
+    /// The scope granted.
+    pub scope: String,
+    /// Token or hybrid mode.
+    pub kind: FamilyKind,
+    /// Where the login came from.
+    pub client: ClientInfo,
+}
+
+impl Tessera {
+    /// Starts a refresh family for `user` after a successful login.
+    pub async fn start_family(&self, user: &User, req: FamilyRequest) -> Result<IssuedRefresh> {
+        let now = self.clock.now();
+        for _ in 0..3 {
+            let secret = Secret::generate(self.entropy.as_ref());
+            let family = RefreshFamily {
+                id: FamilyId::generate(self.entropy.as_ref()),
+                user_id: user.id,
+                client_id: req.client_id.clone(),
+                scope: req.scope.clone(),
+                kind: req.kind,
+                created_at: now,
+                expires_at: now.plus(self.config.refresh.family_ttl),
+                last_used_at: now,
+                client: req.client.clone(),
+                revoked_at: None,
+            };
+            match self
+                .stores
+                .refresh
+                .insert_family(&family, &secret.hash())
+                .await
+            {
+                Ok(()) => return Ok(IssuedRefresh { secret, family }),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Internal(
+            "refresh family id collided three times".to_owned(),
+        ))
+    }
+
+    /// Rotates `presented` for the authenticated client `client_id`: the
+    /// token dies and a successor is issued in the same family.
+    ///
+    /// `InvalidGrant` for an unknown, malformed, expired or revoked token, one
+    /// bound to another client (which is left unconsumed), a disabled user,
+    /// or a consumed one. A consumed token presented after the race window
+    /// is reuse: the whole family is revoked before answering.
+    pub async fn rotate_refresh(&self, presented: &str, client_id: &str) -> Result<IssuedRefresh> {
+        let presented = Secret::from_presented(presented);
+        if !presented.is_well_formed() {
+            return Err(Error::InvalidGrant("malformed refresh token"));
+        }
+        let hash = presented.hash();
+        let store = &self.stores.refresh;
+        // A family's client never changes, so this read before the atomic
+        // rotation is safe; it keeps a wrong client from consuming the token.
+        let family = store.find_family_by_token(&hash).await?;
+        match family {
+            None => return Err(Error::InvalidGrant("unknown refresh token")),
+            Some(f) if f.client_id != client_id => {
+                return Err(Error::InvalidGrant("refresh token of another client"));
+            }
+            Some(_) => {}
+        }
+        let successor = Secret::generate(self.entropy.as_ref());
+        let now = self.clock.now();
+        match store.rotate_refresh(&hash, &successor.hash(), now).await? {
+            Rotation::Rotated(family) => self.check_rotated(family, successor, now).await,
+            Rotation::AlreadyConsumed {
+                family,
+                consumed_at,
+            } => {
+                if now <= consumed_at.plus(self.config.refresh.race_window) {
+                    return Err(Error::InvalidGrant(
+                        "refresh token consumed by a concurrent refresh",
+                    ));
+                }
+                // Reuse: someone holds a token that was already rotated. Either
+                // party may be the thief, so the whole family dies.
+                tracing::warn!(sid = %family.id, user = %family.user_id, "refresh token reuse; family revoked");
+                self.revoke_family(&family.id).await?;
+                Err(Error::InvalidGrant("refresh token reuse"))
+            }
+            Rotation::Unknown => Err(Error::InvalidGrant("unknown refresh token")),
+        }
+    }
+
+    async fn check_rotated(
+        &self,
+        family: RefreshFamily,
+        successor: Secret,
+        now: Timestamp,
+    ) -> Result<IssuedRefresh> {
+        if !family.is_live_at(now) {
+            return Err(Error::InvalidGrant("refresh family revoked or expired"));
+        }
+        let user = self.stores.users.find_user(&family.user_id).await?;
+        if user.is_none_or(|u| u.disabled) {
+            return Err(Error::InvalidGrant("user disabled or deleted"));
+        }
+        Ok(IssuedRefresh {
+            secret: successor,
+            family,
+        })
+    }
+
+    /// Revokes one family now (logout, reuse, `DELETE /v1/sessions/{id}`).
+    pub async fn revoke_family(&self, id: &FamilyId) -> Result<()> {
+        self.stores
+            .refresh
+            .revoke_family(id, self.clock.now())
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "refresh_tests.rs"]
+mod tests;

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::entropy::Entropy;
 use crate::error::Result;
 use crate::password::{HashPool, PasswordHash, PasswordHasher, PasswordPolicy};
+use crate::refresh::RefreshPolicy;
 use crate::session::SessionPolicy;
 use crate::session_cache::SessionCache;
 use crate::store::Stores;
@@ -33,6 +34,8 @@ pub struct TesseraConfig {
     pub session: SessionPolicy,
     /// Self-registration.
     pub registration: Registration,
+    /// Refresh-token families.
+    pub refresh: RefreshPolicy,
 }
 
 /// The core service.

@@ -124,6 +124,14 @@ impl From<Error> for ApiError {
             Error::Forbidden(t) => Self::new(S::FORBIDDEN, "forbidden", t),
             Error::Conflict(t) => Self::new(S::CONFLICT, "conflict", t),
             Error::PayloadTooLarge(t) => Self::payload_too_large(t),
+            Error::InvalidGrant(why) => {
+                tracing::info!(reason = why, "grant refused");
+                Self::new(
+                    S::BAD_REQUEST,
+                    "invalid_grant",
+                    "the grant is invalid, expired or revoked",
+                )
+            }
             Error::NotFound => Self::not_found(),
             Error::Store(StoreError::Corrupt(detail)) => {
                 tracing::error!(%detail, "corrupt store record");
