@@ -134,7 +134,7 @@ fn taken() -> Error {
 }
 
 /// Space-separated scope tokens (RFC 6749 §3.3 characters), deduplicated, sorted.
-fn normalize_scope(scope: &str) -> Result<String> {
+pub(crate) fn normalize_scope(scope: &str) -> Result<String> {
     let ok = |t: &str| {
         t.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))

@@ -36,6 +36,13 @@ pub enum Error {
     /// is only logged.
     #[error("invalid grant ({0})")]
     InvalidGrant(&'static str),
+    /// Client authentication failed (RFC 6749 §5.2 `invalid_client`); the
+    /// reason is only logged.
+    #[error("invalid client ({0})")]
+    InvalidClient(&'static str),
+    /// The requested scope is not a subset of what may be granted.
+    #[error("invalid scope: {0}")]
+    InvalidScope(String),
     /// The named thing does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,

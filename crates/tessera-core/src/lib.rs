@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod client;
 pub mod clock;
 pub mod csrf;
 pub mod entropy;
@@ -18,10 +19,12 @@ pub mod login;
 pub mod memory;
 pub mod password;
 pub mod refresh;
+pub mod revocation;
 pub mod secret;
 pub mod service;
 pub mod session;
 pub mod session_cache;
+pub mod signing_key;
 pub mod store;
 pub mod user;
 

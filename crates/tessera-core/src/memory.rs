@@ -8,11 +8,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::client::{Client, ClientStore};
 use crate::clock::Timestamp;
 use crate::password::PasswordHash;
 use crate::refresh::{FamilyId, RefreshFamily, RefreshStore, Rotation};
+use crate::revocation::{RevocationSet, RevocationStore};
 use crate::secret::SecretHash;
 use crate::session::{SessionId, SessionRecord};
+use crate::signing_key::{KeyState, KeyStore, StoredKey};
 use crate::store::{SessionData, SessionStore, StoreError, UserStore};
 use crate::user::{User, UserId, Username};
 
@@ -31,6 +34,10 @@ struct Inner {
     families: HashMap<FamilyId, RefreshFamily>,
     /// Refresh token hash → (family, consumed at).
     refresh_tokens: HashMap<SecretHash, (FamilyId, Option<Timestamp>)>,
+    clients: HashMap<String, Client>,
+    keys: Vec<StoredKey>,
+    revoked_tokens: HashMap<String, Timestamp>,
+    tokens_not_before: HashMap<UserId, Timestamp>,
     revision: u64,
 }
 
@@ -352,5 +359,154 @@ impl RefreshStore for MemoryStore {
         }
         g.refresh_tokens.retain(|_, (id, _)| !doomed.contains(id));
         Ok(doomed.len() as u64)
+    }
+}
+
+#[async_trait]
+impl ClientStore for MemoryStore {
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.clients.contains_key(&client.id) {
+            return Err(StoreError::Conflict("client id"));
+        }
+        g.clients.insert(client.id.clone(), client.clone());
+        Ok(())
+    }
+
+    async fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        Ok(self.lock().clients.get(id).cloned())
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let mut v: Vec<Client> = self.lock().clients.values().cloned().collect();
+        v.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(v)
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        Ok(self.lock().keys.clone())
+    }
+
+    async fn insert_initial_keys(
+        &self,
+        current: &StoredKey,
+        next: &StoredKey,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        if !g.keys.is_empty() {
+            return Ok(false);
+        }
+        g.keys = vec![current.clone(), next.clone()];
+        g.revision += 1;
+        Ok(true)
+    }
+
+    async fn rotate_keys(
+        &self,
+        expected_current: &str,
+        new_next: &StoredKey,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let is_expected = |k: &StoredKey| k.state == KeyState::Current && k.kid == expected_current;
+        if !g.keys.iter().any(is_expected) || g.keys.iter().any(|k| k.kid == new_next.kid) {
+            return Ok(false);
+        }
+        for k in &mut g.keys {
+            match k.state {
+                KeyState::Current => {
+                    k.state = KeyState::Retired;
+                    k.retired_at = Some(now);
+                }
+                KeyState::Next => {
+                    k.state = KeyState::Current;
+                    k.activated_at = Some(now);
+                }
+                KeyState::Retired => {}
+            }
+        }
+        g.keys.push(new_next.clone());
+        g.revision += 1;
+        Ok(true)
+    }
+
+    async fn delete_retired_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let before = g.keys.len();
+        g.keys.retain(|k| {
+            !(k.state == KeyState::Retired && k.retired_at.is_some_and(|r| r < cutoff))
+        });
+        let n = (before - g.keys.len()) as u64;
+        g.revision += n;
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl RevocationStore for MemoryStore {
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let slot = g.revoked_tokens.entry(jti.to_owned()).or_insert(expires_at);
+        *slot = (*slot).max(expires_at);
+        g.revision += 1;
+        Ok(())
+    }
+
+    async fn raise_tokens_not_before(
+        &self,
+        user: &UserId,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        if !g.users.contains_key(user) {
+            return Ok(false);
+        }
+        let slot = g.tokens_not_before.entry(*user).or_insert(at);
+        *slot = (*slot).max(at);
+        g.revision += 1;
+        Ok(true)
+    }
+
+    async fn load_revocations(
+        &self,
+        now: Timestamp,
+        families_since: Timestamp,
+        not_before_since: Timestamp,
+    ) -> Result<RevocationSet, StoreError> {
+        let g = self.lock();
+        Ok(RevocationSet {
+            tokens: g
+                .revoked_tokens
+                .iter()
+                .filter(|(_, exp)| **exp > now)
+                .map(|(j, e)| (j.clone(), *e))
+                .collect(),
+            families: g
+                .families
+                .values()
+                .filter(|f| f.revoked_at.is_some_and(|r| r >= families_since))
+                .map(|f| f.id)
+                .collect(),
+            not_before: g
+                .tokens_not_before
+                .iter()
+                .filter(|(_, t)| **t >= not_before_since)
+                .map(|(u, t)| (*u, *t))
+                .collect(),
+        })
+    }
+
+    async fn purge_revocations(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let before = g.revoked_tokens.len();
+        g.revoked_tokens.retain(|_, exp| *exp >= now);
+        Ok((before - g.revoked_tokens.len()) as u64)
     }
 }

@@ -14,11 +14,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::client::ClientStore;
 use crate::clock::Timestamp;
 use crate::password::PasswordHash;
 use crate::refresh::RefreshStore;
+use crate::revocation::RevocationStore;
 use crate::secret::SecretHash;
 use crate::session::{SessionId, SessionRecord};
+use crate::signing_key::KeyStore;
 use crate::user::{User, UserId, Username};
 
 /// A store failure.
@@ -114,18 +117,33 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     /// Refresh-token families (token and hybrid mode).
     pub refresh: Arc<dyn RefreshStore>,
+    /// Registered OAuth clients.
+    pub clients: Arc<dyn ClientStore>,
+    /// The signing key ring.
+    pub keys: Arc<dyn KeyStore>,
+    /// Access-token revocations and per-user not-before.
+    pub revocations: Arc<dyn RevocationStore>,
 }
 
 impl Stores {
     /// Every store served by one backend (the memory store, one SQL database).
     pub fn single<T>(backend: Arc<T>) -> Self
     where
-        T: UserStore + SessionStore + RefreshStore + 'static,
+        T: UserStore
+            + SessionStore
+            + RefreshStore
+            + ClientStore
+            + KeyStore
+            + RevocationStore
+            + 'static,
     {
         Self {
             users: backend.clone(),
             sessions: backend.clone(),
-            refresh: backend,
+            refresh: backend.clone(),
+            clients: backend.clone(),
+            keys: backend.clone(),
+            revocations: backend,
         }
     }
 }

@@ -132,6 +132,11 @@ impl From<Error> for ApiError {
                     "the grant is invalid, expired or revoked",
                 )
             }
+            Error::InvalidClient(why) => {
+                tracing::info!(reason = why, "client authentication failed");
+                Self::new(S::UNAUTHORIZED, "invalid_client", "client authentication failed")
+            }
+            Error::InvalidScope(t) => Self::new(S::BAD_REQUEST, "invalid_scope", t),
             Error::NotFound => Self::not_found(),
             Error::Store(StoreError::Corrupt(detail)) => {
                 tracing::error!(%detail, "corrupt store record");

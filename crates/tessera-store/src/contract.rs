@@ -12,10 +12,12 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use tessera_core::client::Client;
 use tessera_core::password::PasswordHash;
 use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, Rotation};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
+use tessera_core::signing_key::{KeyState, StoredKey};
 use tessera_core::store::{SessionData, StoreError, Stores};
 use tessera_core::user::{User, UserId, Username};
 use tessera_core::{Duration, OsEntropy, Timestamp};
@@ -647,6 +649,221 @@ pub async fn refresh_purge_expired(stores: Stores) {
     );
 }
 
+/// Clients round-trip (public and confidential); ids are unique.
+pub async fn clients_roundtrip_and_conflict(stores: Stores) {
+    let public = Client {
+        id: "spa".into(),
+        secret_hash: None,
+        scope: String::new(),
+        created_at: T0,
+    };
+    let confidential = Client {
+        id: "billing".into(),
+        secret_hash: Some(token()),
+        scope: "invoices:read".into(),
+        created_at: T0.plus(Duration::seconds(1)),
+    };
+    for c in [&public, &confidential] {
+        stores.clients.insert_client(c).await.unwrap();
+    }
+    assert_eq!(
+        stores.clients.find_client("billing").await.unwrap(),
+        Some(confidential.clone())
+    );
+    assert_eq!(stores.clients.find_client("nope").await.unwrap(), None);
+    let dup = stores.clients.insert_client(&public).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        stores.clients.list_clients().await.unwrap(),
+        vec![public, confidential]
+    );
+}
+
+/// A stored key for the key-ring rules.
+pub fn key(kid: &str, state: KeyState, at: Timestamp) -> StoredKey {
+    StoredKey {
+        kid: kid.into(),
+        alg: "EdDSA".into(),
+        state,
+        sealed_private: vec![1, 2, 3, kid.len() as u8],
+        public_jwk: Some(format!(r#"{{"kid":"{kid}"}}"#)),
+        created_at: at,
+        activated_at: (state == KeyState::Current).then_some(at),
+        retired_at: None,
+    }
+}
+
+/// The key ring starts once, rotates by compare-and-set, and prunes.
+pub async fn keys_initialise_rotate_prune(stores: Stores) {
+    let (k1, k2) = (
+        key("k1", KeyState::Current, T0),
+        key("k2", KeyState::Next, T0),
+    );
+    assert!(stores.keys.insert_initial_keys(&k1, &k2).await.unwrap());
+    let (x, y) = (
+        key("x", KeyState::Current, T0),
+        key("y", KeyState::Next, T0),
+    );
+    assert!(
+        !stores.keys.insert_initial_keys(&x, &y).await.unwrap(),
+        "only once"
+    );
+    assert_eq!(
+        stores.keys.list_keys().await.unwrap(),
+        vec![k1.clone(), k2.clone()]
+    );
+
+    let t1 = T0.plus(Duration::seconds(100));
+    let k3 = key("k3", KeyState::Next, t1);
+    let rev = stores.sessions.revision().await.unwrap();
+    assert!(stores.keys.rotate_keys("k1", &k3, t1).await.unwrap());
+    assert_ne!(
+        stores.sessions.revision().await.unwrap(),
+        rev,
+        "rotation is seen elsewhere"
+    );
+    assert!(
+        !stores
+            .keys
+            .rotate_keys("k1", &key("k4", KeyState::Next, t1), t1)
+            .await
+            .unwrap()
+    );
+    let keys = stores.keys.list_keys().await.unwrap();
+    let state = |kid: &str| keys.iter().find(|k| k.kid == kid).map(|k| k.state);
+    assert_eq!(
+        (state("k1"), state("k2"), state("k3"), state("k4")),
+        (
+            Some(KeyState::Retired),
+            Some(KeyState::Current),
+            Some(KeyState::Next),
+            None
+        )
+    );
+    let k2_now = keys.iter().find(|k| k.kid == "k2").unwrap();
+    assert_eq!(k2_now.activated_at, Some(t1));
+    assert_eq!(
+        stores.keys.delete_retired_keys(t1).await.unwrap(),
+        0,
+        "retired at t1, not before"
+    );
+    let after = t1.plus(Duration::seconds(1));
+    assert_eq!(stores.keys.delete_retired_keys(after).await.unwrap(), 1);
+    assert_eq!(stores.keys.list_keys().await.unwrap().len(), 2);
+}
+
+/// Two concurrent rotations from the same current key: exactly one happens.
+pub async fn keys_concurrent_rotation_one_winner(stores: Stores) {
+    let (k1, k2) = (
+        key("k1", KeyState::Current, T0),
+        key("k2", KeyState::Next, T0),
+    );
+    stores.keys.insert_initial_keys(&k1, &k2).await.unwrap();
+    let stores = Arc::new(stores);
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let stores = Arc::clone(&stores);
+            tokio::spawn(async move {
+                let next = key(&format!("n{i}"), KeyState::Next, T0);
+                stores.keys.rotate_keys("k1", &next, T0).await.unwrap()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for r in racers {
+        wins += usize::from(r.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let keys = stores.keys.list_keys().await.unwrap();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(
+        keys.iter().filter(|k| k.state == KeyState::Current).count(),
+        1
+    );
+    assert_eq!(keys.iter().filter(|k| k.state == KeyState::Next).count(), 1);
+}
+
+/// Token revocations, revoked families and not-befores load back as stored,
+/// within the requested windows; expired token revocations purge.
+pub async fn revocations_load_and_purge(stores: Stores) {
+    let u = with_user(&stores, "xavier").await;
+    let f = family(&u, T0);
+    stores.refresh.insert_family(&f, &token()).await.unwrap();
+    stores
+        .refresh
+        .revoke_family(&f.id, T0.plus(Duration::seconds(5)))
+        .await
+        .unwrap();
+    let exp = T0.plus(Duration::seconds(900));
+    stores
+        .revocations
+        .revoke_access_token("jti-1", exp)
+        .await
+        .unwrap();
+    stores
+        .revocations
+        .revoke_access_token("jti-1", T0)
+        .await
+        .unwrap(); // keeps the later
+    stores
+        .revocations
+        .revoke_access_token("jti-old", T0)
+        .await
+        .unwrap();
+    let rev = stores.sessions.revision().await.unwrap();
+    assert!(
+        stores
+            .revocations
+            .raise_tokens_not_before(&u.id, T0.plus(Duration::seconds(7)))
+            .await
+            .unwrap()
+    );
+    assert_ne!(
+        stores.sessions.revision().await.unwrap(),
+        rev,
+        "not-before is seen elsewhere"
+    );
+    assert!(
+        stores
+            .revocations
+            .raise_tokens_not_before(&u.id, T0)
+            .await
+            .unwrap(),
+        "never lowers"
+    );
+    let ghost = UserId::generate(&OsEntropy);
+    assert!(
+        !stores
+            .revocations
+            .raise_tokens_not_before(&ghost, T0)
+            .await
+            .unwrap()
+    );
+
+    let now = T0.plus(Duration::seconds(1));
+    let set = stores
+        .revocations
+        .load_revocations(now, T0, T0)
+        .await
+        .unwrap();
+    assert_eq!(set.tokens, vec![("jti-1".to_owned(), exp)]);
+    assert_eq!(set.families, vec![f.id]);
+    assert_eq!(set.not_before, vec![(u.id, T0.plus(Duration::seconds(7)))]);
+    let later = T0.plus(Duration::seconds(6));
+    let narrow = stores
+        .revocations
+        .load_revocations(now, later, T0.plus(Duration::seconds(8)))
+        .await;
+    let narrow = narrow.unwrap();
+    assert!(narrow.families.is_empty() && narrow.not_before.is_empty());
+
+    assert_eq!(
+        stores.revocations.purge_revocations(now).await.unwrap(),
+        1,
+        "jti-old only"
+    );
+}
+
 /// Expands to one test per contract rule. `$make` is an async expression
 /// yielding fresh, empty [`Stores`].
 #[macro_export]
@@ -659,7 +876,9 @@ macro_rules! store_contract_suite {
             sessions_purge_expired, sessions_delete_for_user_keeps_one, concurrent_writers,
             revision_moves_on_revocations, refresh_rotation_consumes_once,
             refresh_concurrent_rotation_one_winner, refresh_collisions_conflict,
-            refresh_revocation, refresh_purge_expired);
+            refresh_revocation, refresh_purge_expired, clients_roundtrip_and_conflict,
+            keys_initialise_rotate_prune, keys_concurrent_rotation_one_winner,
+            revocations_load_and_purge);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

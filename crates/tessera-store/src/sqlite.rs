@@ -19,10 +19,13 @@ use sqlx::{Row, Sqlite, query};
 
 type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
 use tessera_core::Timestamp;
+use tessera_core::client::{Client, ClientStore};
 use tessera_core::password::PasswordHash;
 use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, RefreshStore, Rotation};
+use tessera_core::revocation::{RevocationSet, RevocationStore};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
+use tessera_core::signing_key::{KeyState, KeyStore, StoredKey};
 use tessera_core::store::{SessionData, SessionStore, StoreError, UserStore};
 use tessera_core::user::{User, UserId, Username};
 
@@ -537,5 +540,252 @@ impl SqliteStore {
             // UPDATE and this read, which a fresh hash cannot be. Treat as unknown.
             None => Rotation::Unknown,
         })
+    }
+}
+
+fn opt_time(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
+    let v: Option<i64> = row.try_get(col).map_err(unavailable)?;
+    Ok(v.map(Timestamp::from_unix))
+}
+
+fn client_from_row(row: &SqliteRow) -> Result<Client, StoreError> {
+    let hash: Option<Vec<u8>> = row.try_get("secret_hash").map_err(unavailable)?;
+    let secret_hash = match hash {
+        Some(h) => Some(SecretHash(
+            h.try_into().map_err(|_| corrupt("client secret hash"))?,
+        )),
+        None => None,
+    };
+    Ok(Client {
+        id: row.try_get("id").map_err(unavailable)?,
+        secret_hash,
+        scope: row.try_get("scope").map_err(unavailable)?,
+        created_at: Timestamp::from_unix(row.try_get("created_at").map_err(unavailable)?),
+    })
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
+    let state: String = row.try_get("state").map_err(unavailable)?;
+    Ok(StoredKey {
+        kid: row.try_get("kid").map_err(unavailable)?,
+        alg: row.try_get("alg").map_err(unavailable)?,
+        state: KeyState::parse(&state).ok_or_else(|| corrupt("key state"))?,
+        sealed_private: row.try_get("sealed_private").map_err(unavailable)?,
+        public_jwk: row.try_get("public_jwk").map_err(unavailable)?,
+        created_at: Timestamp::from_unix(row.try_get("created_at").map_err(unavailable)?),
+        activated_at: opt_time(row, "activated_at")?,
+        retired_at: opt_time(row, "retired_at")?,
+    })
+}
+
+fn insert_key(k: &StoredKey) -> SqliteQuery<'_> {
+    query(
+        "INSERT INTO signing_keys (kid, alg, state, sealed_private, public_jwk, created_at,
+             activated_at, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&k.kid)
+    .bind(&k.alg)
+    .bind(k.state.as_str())
+    .bind(&k.sealed_private)
+    .bind(k.public_jwk.as_deref())
+    .bind(k.created_at.unix())
+    .bind(k.activated_at.map(Timestamp::unix))
+    .bind(k.retired_at.map(Timestamp::unix))
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, c: &Client) -> Result<(), StoreError> {
+        let q =
+            query("INSERT INTO clients (id, secret_hash, scope, created_at) VALUES (?, ?, ?, ?)")
+                .bind(&c.id)
+                .bind(c.secret_hash.map(|h| h.0.to_vec()))
+                .bind(&c.scope)
+                .bind(c.created_at.unix());
+        self.changed(q).await.map(drop)
+    }
+
+    async fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        let row = query("SELECT id, secret_hash, scope, created_at FROM clients WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows =
+            query("SELECT id, secret_hash, scope, created_at FROM clients ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        rows.iter().map(client_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn insert_initial_keys(
+        &self,
+        current: &StoredKey,
+        next: &StoredKey,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // Taking the write lock first (a no-op write) makes the emptiness
+        // check and the inserts one serialised step across processes.
+        query("UPDATE revision SET value = value WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let row = query("SELECT count(*) AS n FROM signing_keys")
+            .fetch_one(&mut *tx)
+            .await;
+        let n: i64 = row
+            .map_err(unavailable)?
+            .try_get("n")
+            .map_err(unavailable)?;
+        if n > 0 {
+            return Ok(false);
+        }
+        for k in [current, next] {
+            insert_key(k).execute(&mut *tx).await.map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn rotate_keys(
+        &self,
+        expected_current: &str,
+        new_next: &StoredKey,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // Compare-and-set on the current key: the first statement writes, so
+        // it holds the write lock for the whole rotation.
+        let retired = query(
+            "UPDATE signing_keys SET state = 'retired', retired_at = ? WHERE kid = ? AND state = 'current'",
+        )
+        .bind(now.unix())
+        .bind(expected_current)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if retired.rows_affected() != 1 {
+            return Ok(false);
+        }
+        query("UPDATE signing_keys SET state = 'current', activated_at = ? WHERE state = 'next'")
+            .bind(now.unix())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        match insert_key(new_next)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)
+        {
+            Ok(_) => {}
+            Err(StoreError::Conflict(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn delete_retired_keys(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        let q = query("DELETE FROM signing_keys WHERE state = 'retired' AND retired_at < ?")
+            .bind(cutoff.unix());
+        self.changed(q).await
+    }
+}
+
+#[async_trait]
+impl RevocationStore for SqliteStore {
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let q = query(
+            "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)
+             ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+        )
+        .bind(jti)
+        .bind(expires_at.unix());
+        self.changed(q).await.map(drop)
+    }
+
+    async fn raise_tokens_not_before(
+        &self,
+        user: &UserId,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let q = query(
+            "UPDATE users SET tokens_not_before = max(coalesce(tokens_not_before, ?), ?) WHERE id = ?",
+        )
+        .bind(at.unix())
+        .bind(at.unix())
+        .bind(user.to_string());
+        Ok(self.changed(q).await? == 1)
+    }
+
+    async fn load_revocations(
+        &self,
+        now: Timestamp,
+        families_since: Timestamp,
+        not_before_since: Timestamp,
+    ) -> Result<RevocationSet, StoreError> {
+        // One read transaction: a consistent snapshot of all three (WAL).
+        let mut conn = self.pool.begin().await.map_err(unavailable)?;
+        let tokens = query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?")
+            .bind(now.unix())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        let families = query("SELECT id FROM refresh_families WHERE revoked_at >= ?")
+            .bind(families_since.unix())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        let not_before =
+            query("SELECT id, tokens_not_before FROM users WHERE tokens_not_before >= ?")
+                .bind(not_before_since.unix())
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+        let mut set = RevocationSet::default();
+        for r in &tokens {
+            let jti: String = r.try_get("jti").map_err(unavailable)?;
+            set.tokens.push((
+                jti,
+                Timestamp::from_unix(r.try_get("expires_at").map_err(unavailable)?),
+            ));
+        }
+        for r in &families {
+            let id: String = r.try_get("id").map_err(unavailable)?;
+            set.families
+                .push(FamilyId::parse(&id).ok_or_else(|| corrupt("family id"))?);
+        }
+        for r in &not_before {
+            let id: String = r.try_get("id").map_err(unavailable)?;
+            let at: i64 = r.try_get("tokens_not_before").map_err(unavailable)?;
+            let user = UserId::parse(&id).ok_or_else(|| corrupt("user id"))?;
+            set.not_before.push((user, Timestamp::from_unix(at)));
+        }
+        Ok(set)
+    }
+
+    async fn purge_revocations(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let q = query("DELETE FROM revoked_tokens WHERE expires_at < ?").bind(now.unix());
+        self.changed(q).await
     }
 }
