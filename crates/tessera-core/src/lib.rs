@@ -16,6 +16,7 @@ pub mod csrf;
 pub mod entropy;
 pub mod error;
 pub mod login;
+pub mod master_key;
 pub mod memory;
 pub mod password;
 pub mod refresh;
