@@ -23,22 +23,13 @@ impl Tessera {
         let scope = normalize_scope(scope)?;
         // Checked before hashing to spare the Argon2 work; the insert below
         // still decides races.
-        if self
-            .stores
-            .users
-            .find_user_by_name(&username)
-            .await?
-            .is_some()
-        {
+        if self.stores.users.find_user_by_name(&username).await?.is_some() {
             return Err(taken());
         }
         let user = User {
             id: UserId::generate(self.entropy.as_ref()),
             username,
-            password_hash: self
-                .hashes
-                .hash(password.to_owned(), self.entropy.as_ref())
-                .await?,
+            password_hash: self.hashes.hash(password.to_owned(), self.entropy.as_ref()).await?,
             scope,
             created_at: self.clock.now(),
             disabled: false,
@@ -61,30 +52,20 @@ impl Tessera {
         keep: Option<&SessionId>,
     ) -> Result<()> {
         self.config.password.check(new)?;
-        let check = self
-            .hashes
-            .verify(current.to_owned(), user.password_hash.clone())
-            .await?;
+        let check = self.hashes.verify(current.to_owned(), user.password_hash.clone()).await?;
         if check == PasswordCheck::Mismatch {
             return Err(Error::InvalidCredentials("wrong current password"));
         }
-        let hash = self
-            .hashes
-            .hash(new.to_owned(), self.entropy.as_ref())
-            .await?;
+        let hash = self.hashes.hash(new.to_owned(), self.entropy.as_ref()).await?;
         if !self.stores.users.set_password_hash(&user.id, &hash).await? {
             return Err(Error::Unauthorized("user deleted"));
         }
         self.session_cache.invalidate_all();
-        self.stores
-            .sessions
-            .delete_user_sessions(&user.id, keep)
-            .await?;
+        self.stores.sessions.delete_user_sessions(&user.id, keep).await?;
         let now = self.clock.now();
-        self.stores
-            .refresh
-            .revoke_user_families(&user.id, None, now)
-            .await?;
+        for id in self.stores.refresh.revoke_user_families(&user.id, None, now).await? {
+            self.tokens.revocations.add_family(id);
+        }
         self.session_cache.invalidate_all();
         Ok(())
     }
@@ -98,29 +79,47 @@ impl Tessera {
         }
         self.session_cache.invalidate_all();
         if disabled {
-            self.stores
-                .sessions
-                .delete_user_sessions(&user.id, None)
-                .await?;
-            let now = self.clock.now();
-            self.stores
-                .refresh
-                .revoke_user_families(&user.id, None, now)
-                .await?;
+            self.stores.sessions.delete_user_sessions(&user.id, None).await?;
+            self.end_all_tokens(&user.id).await?;
             self.session_cache.invalidate_all();
         }
         user.disabled = disabled;
         Ok(user)
     }
 
+    /// Revokes every refresh family of `user` and every access token issued
+    /// until now (the per-user not-before): the token half of "log out everywhere".
+    pub(crate) async fn end_all_tokens(&self, user: &UserId) -> Result<()> {
+        let now = self.clock.now();
+        for id in self.stores.refresh.revoke_user_families(user, None, now).await? {
+            self.tokens.revocations.add_family(id);
+        }
+        self.stores.revocations.raise_tokens_not_before(user, now).await?;
+        self.tokens.revocations.raise_not_before(*user, now);
+        Ok(())
+    }
+
+    /// Ends every session, refresh family and access token of `user` (log
+    /// out everywhere; forced by an admin).
+    pub async fn log_out_everywhere(&self, user: &UserId) -> Result<()> {
+        self.stores.users.find_user(user).await?.ok_or(Error::NotFound)?;
+        self.session_cache.invalidate_all();
+        self.stores.sessions.delete_user_sessions(user, None).await?;
+        self.end_all_tokens(user).await?;
+        self.session_cache.invalidate_all();
+        Ok(())
+    }
+
+    /// Disables a user by id: login refused, everything ended.
+    pub async fn disable_user(&self, user: &UserId) -> Result<()> {
+        let found = self.stores.users.find_user(user).await?.ok_or(Error::NotFound)?;
+        self.set_user_disabled(found.username.as_str(), true).await.map(drop)
+    }
+
     /// The user named `username`, or `NotFound`.
     pub async fn find_user_by_name(&self, username: &str) -> Result<User> {
         let name = Username::parse(username).map_err(|_| Error::NotFound)?;
-        self.stores
-            .users
-            .find_user_by_name(&name)
-            .await?
-            .ok_or(Error::NotFound)
+        self.stores.users.find_user_by_name(&name).await?.ok_or(Error::NotFound)
     }
 
     /// Every user, oldest first.
@@ -136,14 +135,11 @@ fn taken() -> Error {
 /// Space-separated scope tokens (RFC 6749 §3.3 characters), deduplicated, sorted.
 pub(crate) fn normalize_scope(scope: &str) -> Result<String> {
     let ok = |t: &str| {
-        t.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
     };
     let mut tokens: Vec<&str> = scope.split(' ').filter(|t| !t.is_empty()).collect();
     if let Some(bad) = tokens.iter().find(|t| !ok(t)) {
-        return Err(Error::InvalidRequest(format!(
-            "invalid scope token {bad:?}"
-        )));
+        return Err(Error::InvalidRequest(format!("invalid scope token {bad:?}")));
     }
     tokens.sort_unstable();
     tokens.dedup();

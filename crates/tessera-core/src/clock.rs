@@ -130,10 +130,7 @@ mod tests {
     #[test]
     fn timestamp_rfc3339_is_utc_with_z() {
         assert_eq!(Timestamp::from_unix(0).to_rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            Timestamp::from_unix(1_795_000_000).to_rfc3339(),
-            "2026-11-18T11:06:40Z"
-        );
+        assert_eq!(Timestamp::from_unix(1_795_000_000).to_rfc3339(), "2026-11-18T11:06:40Z");
     }
 
     #[test]

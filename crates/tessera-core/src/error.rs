@@ -40,6 +40,10 @@ pub enum Error {
     /// reason is only logged.
     #[error("invalid client ({0})")]
     InvalidClient(&'static str),
+    /// A bearer access token failed verification or is revoked (RFC 6750
+    /// `invalid_token`); the reason is only logged.
+    #[error("invalid token ({0})")]
+    InvalidToken(&'static str),
     /// The requested scope is not a subset of what may be granted.
     #[error("invalid scope: {0}")]
     InvalidScope(String),

@@ -27,6 +27,7 @@ pub mod session;
 pub mod session_cache;
 pub mod signing_key;
 pub mod store;
+pub mod token;
 pub mod user;
 
 pub use clock::{Clock, Duration, ManualClock, SystemClock, Timestamp};

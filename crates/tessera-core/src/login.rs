@@ -16,10 +16,7 @@ impl Tessera {
             Ok(name) => self.stores.users.find_user_by_name(&name).await?,
             Err(_) => None,
         };
-        let hash = found
-            .as_ref()
-            .map_or(&self.dummy_hash, |u| &u.password_hash)
-            .clone();
+        let hash = found.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash).clone();
         // No stored password is longer than the policy allows; verifying a
         // bounded input keeps the cost uniform for oversized guesses.
         let oversized = password.len() > MAX_PASSWORD_BYTES;

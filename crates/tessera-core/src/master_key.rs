@@ -79,9 +79,7 @@ impl MasterKey {
     /// master key, another `kid` or any altered byte.
     pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>> {
         let unsealable = || {
-            Error::Internal(format!(
-                "signing key {kid} cannot be unsealed with this master key"
-            ))
+            Error::Internal(format!("signing key {kid} cannot be unsealed with this master key"))
         };
         if sealed.len() < NONCE_LEN {
             return Err(unsealable());
@@ -110,10 +108,7 @@ mod tests {
     fn master_key_seal_open_roundtrip() {
         let k = MasterKey::generate(&OsEntropy);
         let sealed = k.seal("kid-1", b"private", &OsEntropy).unwrap();
-        assert!(
-            !sealed.windows(7).any(|w| w == b"private"),
-            "plaintext not visible"
-        );
+        assert!(!sealed.windows(7).any(|w| w == b"private"), "plaintext not visible");
         assert_eq!(k.open("kid-1", &sealed).unwrap(), b"private");
     }
 
@@ -121,11 +116,7 @@ mod tests {
     fn master_key_wrong_key_kid_or_tamper_fails() {
         let k = MasterKey::generate(&OsEntropy);
         let sealed = k.seal("kid-1", b"private", &OsEntropy).unwrap();
-        assert!(
-            MasterKey::generate(&OsEntropy)
-                .open("kid-1", &sealed)
-                .is_err()
-        );
+        assert!(MasterKey::generate(&OsEntropy).open("kid-1", &sealed).is_err());
         assert!(k.open("kid-2", &sealed).is_err());
         let mut bad = sealed.clone();
         let last = bad.len() - 1;

@@ -77,12 +77,8 @@ impl Inner {
     }
 
     fn remove_sessions_where(&mut self, pred: impl Fn(&SessionRecord) -> bool) -> u64 {
-        let doomed: Vec<SessionId> = self
-            .sessions
-            .values()
-            .filter(|(s, _)| pred(s))
-            .map(|(s, _)| s.id)
-            .collect();
+        let doomed: Vec<SessionId> =
+            self.sessions.values().filter(|(s, _)| pred(s)).map(|(s, _)| s.id).collect();
         doomed.iter().filter(|id| self.remove_session(id)).count() as u64
     }
 }
@@ -105,10 +101,7 @@ impl UserStore for MemoryStore {
 
     async fn find_user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
         let g = self.lock();
-        Ok(g.user_by_name
-            .get(&username.key())
-            .and_then(|id| g.users.get(id))
-            .cloned())
+        Ok(g.user_by_name.get(&username.key()).and_then(|id| g.users.get(id)).cloned())
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -151,8 +144,7 @@ impl SessionStore for MemoryStore {
             return Err(StoreError::Conflict("session secret"));
         }
         g.session_by_secret.insert(session.secret_hash, session.id);
-        g.sessions
-            .insert(session.id, (session.clone(), SessionData::new()));
+        g.sessions.insert(session.id, (session.clone(), SessionData::new()));
         Ok(())
     }
 
@@ -161,10 +153,7 @@ impl SessionStore for MemoryStore {
         hash: &SecretHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let g = self.lock();
-        Ok(g.session_by_secret
-            .get(hash)
-            .and_then(|id| g.sessions.get(id))
-            .map(|(s, _)| s.clone()))
+        Ok(g.session_by_secret.get(hash).and_then(|id| g.sessions.get(id)).map(|(s, _)| s.clone()))
     }
 
     async fn touch_session(
@@ -172,12 +161,7 @@ impl SessionStore for MemoryStore {
         id: &SessionId,
         last_seen: Timestamp,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .lock()
-            .sessions
-            .get_mut(id)
-            .map(|(s, _)| s.last_seen_at = last_seen)
-            .is_some())
+        Ok(self.lock().sessions.get_mut(id).map(|(s, _)| s.last_seen_at = last_seen).is_some())
     }
 
     async fn session_data(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
@@ -189,12 +173,7 @@ impl SessionStore for MemoryStore {
         id: &SessionId,
         data: &SessionData,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .lock()
-            .sessions
-            .get_mut(id)
-            .map(|(_, d)| *d = data.clone())
-            .is_some())
+        Ok(self.lock().sessions.get_mut(id).map(|(_, d)| *d = data.clone()).is_some())
     }
 
     async fn delete_session(&self, id: &SessionId) -> Result<bool, StoreError> {
@@ -206,9 +185,7 @@ impl SessionStore for MemoryStore {
         user: &UserId,
         keep: Option<&SessionId>,
     ) -> Result<u64, StoreError> {
-        Ok(self
-            .lock()
-            .remove_sessions_where(|s| s.user_id == *user && Some(&s.id) != keep))
+        Ok(self.lock().remove_sessions_where(|s| s.user_id == *user && Some(&s.id) != keep))
     }
 
     async fn list_user_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError> {
@@ -271,10 +248,7 @@ impl RefreshStore for MemoryStore {
             return Ok(Rotation::Unknown);
         };
         if let Some(consumed_at) = consumed {
-            return Ok(Rotation::AlreadyConsumed {
-                family,
-                consumed_at,
-            });
+            return Ok(Rotation::AlreadyConsumed { family, consumed_at });
         }
         if g.refresh_tokens.contains_key(successor) {
             return Err(StoreError::Conflict("refresh token"));
@@ -293,10 +267,7 @@ impl RefreshStore for MemoryStore {
         token: &SecretHash,
     ) -> Result<Option<RefreshFamily>, StoreError> {
         let g = self.lock();
-        Ok(g.refresh_tokens
-            .get(token)
-            .and_then(|(id, _)| g.families.get(id))
-            .cloned())
+        Ok(g.refresh_tokens.get(token).and_then(|(id, _)| g.families.get(id)).cloned())
     }
 
     async fn find_family(&self, id: &FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
@@ -321,17 +292,17 @@ impl RefreshStore for MemoryStore {
         user: &UserId,
         keep: Option<&FamilyId>,
         at: Timestamp,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<FamilyId>, StoreError> {
         let mut g = self.lock();
-        let mut n = 0;
+        let mut revoked = Vec::new();
         for f in g.families.values_mut() {
             if f.user_id == *user && Some(&f.id) != keep && f.revoked_at.is_none() {
                 f.revoked_at = Some(at);
-                n += 1;
+                revoked.push(f.id);
             }
         }
-        g.revision += n;
-        Ok(n)
+        g.revision += revoked.len() as u64;
+        Ok(revoked)
     }
 
     async fn list_user_families(&self, user: &UserId) -> Result<Vec<RefreshFamily>, StoreError> {
@@ -348,12 +319,8 @@ impl RefreshStore for MemoryStore {
 
     async fn purge_families(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
         let mut g = self.lock();
-        let doomed: Vec<FamilyId> = g
-            .families
-            .values()
-            .filter(|f| f.expires_at < cutoff)
-            .map(|f| f.id)
-            .collect();
+        let doomed: Vec<FamilyId> =
+            g.families.values().filter(|f| f.expires_at < cutoff).map(|f| f.id).collect();
         for id in &doomed {
             g.families.remove(id);
         }

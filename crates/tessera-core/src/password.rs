@@ -21,11 +21,8 @@ use crate::error::{Error, Result};
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// The 10,000 most common passwords (SecLists), compiled in.
-static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("password/common_passwords.txt")
-        .lines()
-        .collect()
-});
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("password/common_passwords.txt").lines().collect());
 
 /// What a new password must satisfy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,9 +54,7 @@ impl PasswordPolicy {
         // Compared lower-cased so "Password" is refused like "password"; the
         // password itself is stored and verified exactly as given.
         if COMMON_PASSWORDS.contains(password.to_lowercase().as_str()) {
-            return Err(Error::InvalidRequest(
-                "password is too common; choose another".to_owned(),
-            ));
+            return Err(Error::InvalidRequest("password is too common; choose another".to_owned()));
         }
         Ok(())
     }
@@ -127,9 +122,7 @@ impl Argon2idHasher {
 
 impl Default for Argon2idHasher {
     fn default() -> Self {
-        Self {
-            params: Params::new(19_456, 2, 1, None).expect("OWASP parameters are valid"),
-        }
+        Self { params: Params::new(19_456, 2, 1, None).expect("OWASP parameters are valid") }
     }
 }
 
@@ -167,10 +160,7 @@ pub struct HashPool {
 impl HashPool {
     /// A pool of `size` concurrent hashes (at least one).
     pub fn new(hasher: Arc<dyn PasswordHasher>, size: usize) -> Self {
-        Self {
-            hasher,
-            permits: Arc::new(Semaphore::new(size.max(1))),
-        }
+        Self { hasher, permits: Arc::new(Semaphore::new(size.max(1))) }
     }
 
     /// Hashes `password` with a fresh salt from `entropy`.
@@ -213,16 +203,8 @@ mod tests {
     #[test]
     fn policy_short_password_rejected() {
         assert!(PasswordPolicy::default().check("Tr0ub4!").is_err());
-        assert!(
-            PasswordPolicy { min_chars: 12 }
-                .check("Tr0ub4dor&3x")
-                .is_ok()
-        );
-        assert!(
-            PasswordPolicy { min_chars: 13 }
-                .check("Tr0ub4dor&3x")
-                .is_err()
-        );
+        assert!(PasswordPolicy { min_chars: 12 }.check("Tr0ub4dor&3x").is_ok());
+        assert!(PasswordPolicy { min_chars: 13 }.check("Tr0ub4dor&3x").is_err());
     }
 
     #[test]
@@ -245,23 +227,13 @@ mod tests {
         for pw in ["password", "Password", "12345678", "qwertyuiop", "iloveyou"] {
             assert!(p.check(pw).is_err(), "{pw}");
         }
-        assert!(
-            COMMON_PASSWORDS.len() >= 9_000,
-            "list has {}",
-            COMMON_PASSWORDS.len()
-        );
+        assert!(COMMON_PASSWORDS.len() >= 9_000, "list has {}", COMMON_PASSWORDS.len());
     }
 
     #[test]
     fn argon2id_default_params_meet_owasp_minimum() {
-        let h = Argon2idHasher::default()
-            .hash("correct horse", &[7; 16])
-            .unwrap();
-        assert!(
-            h.as_phc().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{}",
-            h.as_phc()
-        );
+        let h = Argon2idHasher::default().hash("correct horse", &[7; 16]).unwrap();
+        assert!(h.as_phc().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", h.as_phc());
     }
 
     #[test]
@@ -276,10 +248,7 @@ mod tests {
     fn argon2id_no_truncation_of_long_passwords() {
         let long = "a".repeat(1000);
         let h = cheap().hash(&long, &[2; 16]).unwrap();
-        assert_eq!(
-            cheap().verify(&format!("{long}b"), &h),
-            PasswordCheck::Mismatch
-        );
+        assert_eq!(cheap().verify(&format!("{long}b"), &h), PasswordCheck::Mismatch);
         assert_eq!(cheap().verify(&long[..999], &h), PasswordCheck::Mismatch);
     }
 
@@ -298,13 +267,7 @@ mod tests {
     #[tokio::test]
     async fn hash_pool_roundtrip() {
         let pool = HashPool::new(Arc::new(cheap()), 2);
-        let h = pool
-            .hash("hunter2hunter2".into(), &OsEntropy)
-            .await
-            .unwrap();
-        assert_eq!(
-            pool.verify("hunter2hunter2".into(), h).await.unwrap(),
-            PasswordCheck::Match
-        );
+        let h = pool.hash("hunter2hunter2".into(), &OsEntropy).await.unwrap();
+        assert_eq!(pool.verify("hunter2hunter2".into(), h).await.unwrap(), PasswordCheck::Match);
     }
 }

@@ -168,13 +168,14 @@ pub trait RefreshStore: Send + Sync + fmt::Debug {
     /// already revoked (the first revocation time is kept).
     async fn revoke_family(&self, id: &FamilyId, at: Timestamp) -> Result<bool, StoreError>;
 
-    /// Revokes every unrevoked family of `user` except `keep`; returns how many.
+    /// Revokes every unrevoked family of `user` except `keep`; returns
+    /// their ids.
     async fn revoke_user_families(
         &self,
         user: &UserId,
         keep: Option<&FamilyId>,
         at: Timestamp,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Vec<FamilyId>, StoreError>;
 
     /// The unrevoked families of `user` (expired ones included), oldest first.
     async fn list_user_families(&self, user: &UserId) -> Result<Vec<RefreshFamily>, StoreError>;
@@ -198,10 +199,7 @@ pub struct RefreshPolicy {
 
 impl Default for RefreshPolicy {
     fn default() -> Self {
-        Self {
-            family_ttl: Duration::seconds(2_592_000),
-            race_window: Duration::seconds(2),
-        }
+        Self { family_ttl: Duration::seconds(2_592_000), race_window: Duration::seconds(2) }
     }
 }
 
@@ -245,20 +243,13 @@ impl Tessera {
                 client: req.client.clone(),
                 revoked_at: None,
             };
-            match self
-                .stores
-                .refresh
-                .insert_family(&family, &secret.hash())
-                .await
-            {
+            match self.stores.refresh.insert_family(&family, &secret.hash()).await {
                 Ok(()) => return Ok(IssuedRefresh { secret, family }),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Internal(
-            "refresh family id collided three times".to_owned(),
-        ))
+        Err(Error::Internal("refresh family id collided three times".to_owned()))
     }
 
     /// Rotates `presented` for the authenticated client `client_id`: the
@@ -268,7 +259,12 @@ impl Tessera {
     /// bound to another client (which is left unconsumed), a disabled user,
     /// or a consumed one. A consumed token presented after the race window
     /// is reuse: the whole family is revoked before answering.
-    pub async fn rotate_refresh(&self, presented: &str, client_id: &str) -> Result<IssuedRefresh> {
+    pub async fn rotate_refresh(
+        &self,
+        presented: &str,
+        client_id: &str,
+        scope: Option<&str>,
+    ) -> Result<IssuedRefresh> {
         let presented = Secret::from_presented(presented);
         if !presented.is_well_formed() {
             return Err(Error::InvalidGrant("malformed refresh token"));
@@ -283,16 +279,16 @@ impl Tessera {
             Some(f) if f.client_id != client_id => {
                 return Err(Error::InvalidGrant("refresh token of another client"));
             }
-            Some(_) => {}
+            // A scope that would grow is refused before the token is consumed.
+            Some(f) => {
+                crate::token::narrow_scope(scope, &f.scope)?;
+            }
         }
         let successor = Secret::generate(self.entropy.as_ref());
         let now = self.clock.now();
         match store.rotate_refresh(&hash, &successor.hash(), now).await? {
             Rotation::Rotated(family) => self.check_rotated(family, successor, now).await,
-            Rotation::AlreadyConsumed {
-                family,
-                consumed_at,
-            } => {
+            Rotation::AlreadyConsumed { family, consumed_at } => {
                 if now <= consumed_at.plus(self.config.refresh.race_window) {
                     return Err(Error::InvalidGrant(
                         "refresh token consumed by a concurrent refresh",
@@ -321,18 +317,14 @@ impl Tessera {
         if user.is_none_or(|u| u.disabled) {
             return Err(Error::InvalidGrant("user disabled or deleted"));
         }
-        Ok(IssuedRefresh {
-            secret: successor,
-            family,
-        })
+        Ok(IssuedRefresh { secret: successor, family })
     }
 
-    /// Revokes one family now (logout, reuse, `DELETE /v1/sessions/{id}`).
+    /// Revokes one family now (logout, reuse, `DELETE /v1/sessions/{id}`):
+    /// its refresh tokens and its access tokens (`sid`) die at once.
     pub async fn revoke_family(&self, id: &FamilyId) -> Result<()> {
-        self.stores
-            .refresh
-            .revoke_family(id, self.clock.now())
-            .await?;
+        self.stores.refresh.revoke_family(id, self.clock.now()).await?;
+        self.tokens.revocations.add_family(*id);
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ async fn setup() -> (Arc<ManualClock>, Tessera, User) {
         entropy: Arc::new(OsEntropy),
         hasher: Arc::new(Argon2idHasher::new(64, 1, 1).unwrap()),
         hash_concurrency: 2,
+        master_key: crate::master_key::MasterKey::generate(&OsEntropy),
         config: TesseraConfig {
             refresh: RefreshPolicy {
                 family_ttl: Duration::seconds(1000),
@@ -30,10 +31,7 @@ async fn setup() -> (Arc<ManualClock>, Tessera, User) {
     })
     .await
     .unwrap();
-    let user = t
-        .create_user("alice", "correct horse battery", "read")
-        .await
-        .unwrap();
+    let user = t.create_user("alice", "correct horse battery", "read").await.unwrap();
     (clock, t, user)
 }
 
@@ -51,36 +49,23 @@ async fn refresh_rotation_kills_presented_and_issues_successor() {
     let (clock, t, user) = setup().await;
     let first = t.start_family(&user, request()).await.unwrap();
     clock.advance(Duration::seconds(10));
-    let second = t
-        .rotate_refresh(first.secret.expose(), "tessera")
-        .await
-        .unwrap();
+    let second = t.rotate_refresh(first.secret.expose(), "tessera", None).await.unwrap();
     assert_eq!(second.family.id, first.family.id, "same family, same sid");
     assert_ne!(second.secret.expose(), first.secret.expose());
-    assert!(
-        t.rotate_refresh(second.secret.expose(), "tessera")
-            .await
-            .is_ok()
-    );
+    assert!(t.rotate_refresh(second.secret.expose(), "tessera", None).await.is_ok());
 }
 
 #[tokio::test]
 async fn refresh_reuse_after_race_window_revokes_family() {
     let (clock, t, user) = setup().await;
     let first = t.start_family(&user, request()).await.unwrap();
-    let second = t
-        .rotate_refresh(first.secret.expose(), "tessera")
-        .await
-        .unwrap();
+    let second = t.rotate_refresh(first.secret.expose(), "tessera", None).await.unwrap();
     clock.advance(Duration::seconds(3));
-    let reuse = t.rotate_refresh(first.secret.expose(), "tessera").await;
-    assert!(matches!(
-        reuse,
-        Err(Error::InvalidGrant("refresh token reuse"))
-    ));
+    let reuse = t.rotate_refresh(first.secret.expose(), "tessera", None).await;
+    assert!(matches!(reuse, Err(Error::InvalidGrant("refresh token reuse"))));
     // The legitimate successor dies with its family.
     assert!(matches!(
-        t.rotate_refresh(second.secret.expose(), "tessera").await,
+        t.rotate_refresh(second.secret.expose(), "tessera", None).await,
         Err(Error::InvalidGrant(_))
     ));
 }
@@ -89,20 +74,11 @@ async fn refresh_reuse_after_race_window_revokes_family() {
 async fn refresh_concurrent_retry_within_window_keeps_family() {
     let (clock, t, user) = setup().await;
     let first = t.start_family(&user, request()).await.unwrap();
-    let second = t
-        .rotate_refresh(first.secret.expose(), "tessera")
-        .await
-        .unwrap();
+    let second = t.rotate_refresh(first.secret.expose(), "tessera", None).await.unwrap();
     clock.advance(Duration::seconds(2));
+    assert!(t.rotate_refresh(first.secret.expose(), "tessera", None).await.is_err());
     assert!(
-        t.rotate_refresh(first.secret.expose(), "tessera")
-            .await
-            .is_err()
-    );
-    assert!(
-        t.rotate_refresh(second.secret.expose(), "tessera")
-            .await
-            .is_ok(),
+        t.rotate_refresh(second.secret.expose(), "tessera", None).await.is_ok(),
         "successor lives"
     );
 }
@@ -115,7 +91,7 @@ async fn refresh_ten_concurrent_leave_one_live_successor() {
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let (t, s) = (Arc::clone(&t), first.secret.expose().to_owned());
-            tokio::spawn(async move { t.rotate_refresh(&s, "tessera").await })
+            tokio::spawn(async move { t.rotate_refresh(&s, "tessera", None).await })
         })
         .collect();
     let mut live = Vec::new();
@@ -125,11 +101,7 @@ async fn refresh_ten_concurrent_leave_one_live_successor() {
         }
     }
     assert_eq!(live.len(), 1);
-    assert!(
-        t.rotate_refresh(live[0].secret.expose(), "tessera")
-            .await
-            .is_ok()
-    );
+    assert!(t.rotate_refresh(live[0].secret.expose(), "tessera", None).await.is_ok());
 }
 
 #[tokio::test]
@@ -137,14 +109,10 @@ async fn refresh_other_client_refused_and_token_not_consumed() {
     let (_, t, user) = setup().await;
     let first = t.start_family(&user, request()).await.unwrap();
     assert!(matches!(
-        t.rotate_refresh(first.secret.expose(), "other-app").await,
+        t.rotate_refresh(first.secret.expose(), "other-app", None).await,
         Err(Error::InvalidGrant("refresh token of another client"))
     ));
-    assert!(
-        t.rotate_refresh(first.secret.expose(), "tessera")
-            .await
-            .is_ok()
-    );
+    assert!(t.rotate_refresh(first.secret.expose(), "tessera", None).await.is_ok());
 }
 
 #[tokio::test]
@@ -153,14 +121,11 @@ async fn refresh_family_absolute_lifetime_ends_rotation() {
     let mut current = t.start_family(&user, request()).await.unwrap();
     for _ in 0..9 {
         clock.advance(Duration::seconds(100));
-        current = t
-            .rotate_refresh(current.secret.expose(), "tessera")
-            .await
-            .unwrap();
+        current = t.rotate_refresh(current.secret.expose(), "tessera", None).await.unwrap();
     }
     clock.advance(Duration::seconds(100));
     assert!(matches!(
-        t.rotate_refresh(current.secret.expose(), "tessera").await,
+        t.rotate_refresh(current.secret.expose(), "tessera", None).await,
         Err(Error::InvalidGrant("refresh family revoked or expired"))
     ));
 }
@@ -171,31 +136,17 @@ async fn refresh_disabled_user_and_revoked_family_refused() {
     let a = t.start_family(&user, request()).await.unwrap();
     let b = t.start_family(&user, request()).await.unwrap();
     t.revoke_family(&a.family.id).await.unwrap();
-    assert!(
-        t.rotate_refresh(a.secret.expose(), "tessera")
-            .await
-            .is_err()
-    );
+    assert!(t.rotate_refresh(a.secret.expose(), "tessera", None).await.is_err());
     t.set_user_disabled("alice", true).await.unwrap();
-    assert!(
-        t.rotate_refresh(b.secret.expose(), "tessera")
-            .await
-            .is_err()
-    );
+    assert!(t.rotate_refresh(b.secret.expose(), "tessera", None).await.is_err());
 }
 
 #[tokio::test]
 async fn refresh_garbage_tokens_are_invalid_grant() {
     let (_, t, _) = setup().await;
-    for junk in [
-        "",
-        "x",
-        &"A".repeat(43),
-        &"é".repeat(43),
-        &"a".repeat(10_000),
-    ] {
+    for junk in ["", "x", &"A".repeat(43), &"é".repeat(43), &"a".repeat(10_000)] {
         assert!(matches!(
-            t.rotate_refresh(junk, "tessera").await,
+            t.rotate_refresh(junk, "tessera", None).await,
             Err(Error::InvalidGrant(_))
         ));
     }
@@ -205,17 +156,6 @@ async fn refresh_garbage_tokens_are_invalid_grant() {
 async fn refresh_password_change_revokes_every_family() {
     let (_, t, user) = setup().await;
     let a = t.start_family(&user, request()).await.unwrap();
-    t.change_password(
-        &user,
-        "correct horse battery",
-        "another fine password",
-        None,
-    )
-    .await
-    .unwrap();
-    assert!(
-        t.rotate_refresh(a.secret.expose(), "tessera")
-            .await
-            .is_err()
-    );
+    t.change_password(&user, "correct horse battery", "another fine password", None).await.unwrap();
+    assert!(t.rotate_refresh(a.secret.expose(), "tessera", None).await.is_err());
 }

@@ -125,7 +125,7 @@ impl RevocationIndex {
     /// older ones are in `set`).
     pub fn replace(&self, set: RevocationSet, ticket: ReloadTicket) {
         let mut g = self.write();
-        let local: Vec<(u64, Local)> = g.local.drain(..).filter(|(n, _)| *n >= ticket.0).collect();
+        let local: Vec<(u64, Local)> = g.local.drain(..).filter(|(n, _)| *n > ticket.0).collect();
         let mut index = Index {
             tokens: set.tokens.into_iter().collect(),
             families: set.families.into_iter().collect(),
@@ -186,10 +186,7 @@ impl RevocationIndex {
         }
         // A token issued in the same second as a logout-all is denied: the
         // not-before is inclusive, since `iat` has one-second resolution.
-        if user
-            .and_then(|u| g.not_before.get(u))
-            .is_some_and(|nb| iat <= *nb)
-        {
+        if user.and_then(|u| g.not_before.get(u)).is_some_and(|nb| iat <= *nb) {
             return Err(Revoked::IssuedBeforeNotBefore);
         }
         Ok(())
@@ -216,14 +213,8 @@ mod tests {
         idx.add_family(sid);
         assert_eq!(idx.check("j2", Some(&sid), None, t), Err(Revoked::Family));
         idx.raise_not_before(user, t);
-        assert_eq!(
-            idx.check("j3", None, Some(&user), t),
-            Err(Revoked::IssuedBeforeNotBefore)
-        );
-        assert_eq!(
-            idx.check("j3", None, Some(&user), Timestamp::from_unix(1001)),
-            Ok(())
-        );
+        assert_eq!(idx.check("j3", None, Some(&user), t), Err(Revoked::IssuedBeforeNotBefore));
+        assert_eq!(idx.check("j3", None, Some(&user), Timestamp::from_unix(1001)), Ok(()));
     }
 
     #[test]
@@ -232,10 +223,7 @@ mod tests {
         let user = UserId::generate(&OsEntropy);
         idx.raise_not_before(user, Timestamp::from_unix(50));
         idx.raise_not_before(user, Timestamp::from_unix(10));
-        assert!(
-            idx.check("j", None, Some(&user), Timestamp::from_unix(40))
-                .is_err()
-        );
+        assert!(idx.check("j", None, Some(&user), Timestamp::from_unix(40)).is_err());
     }
 
     #[test]
@@ -244,10 +232,7 @@ mod tests {
         idx.add_token("gone", Timestamp::from_unix(1));
         let ticket = idx.begin_reload();
         idx.replace(RevocationSet::default(), ticket);
-        assert_eq!(
-            idx.check("gone", None, None, Timestamp::from_unix(0)),
-            Ok(())
-        );
+        assert_eq!(idx.check("gone", None, None, Timestamp::from_unix(0)), Ok(()));
     }
 
     #[test]
@@ -256,9 +241,6 @@ mod tests {
         let ticket = idx.begin_reload(); // store read starts
         idx.add_token("fresh", Timestamp::from_unix(9)); // revoked meanwhile
         idx.replace(RevocationSet::default(), ticket); // the read missed it
-        assert_eq!(
-            idx.check("fresh", None, None, Timestamp::from_unix(0)),
-            Err(Revoked::Token)
-        );
+        assert_eq!(idx.check("fresh", None, None, Timestamp::from_unix(0)), Err(Revoked::Token));
     }
 }

@@ -55,10 +55,7 @@ impl Secret {
     /// reject junk before touching a store.
     pub fn is_well_formed(&self) -> bool {
         self.0.len() == ENCODED_LEN
-            && self
-                .0
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && self.0.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 
     /// Constant-time comparison with a presented value (timing: a byte-wise
@@ -106,9 +103,8 @@ mod tests {
 
     #[test]
     fn secret_generate_many_all_distinct() {
-        let set: HashSet<String> = (0..10_000)
-            .map(|_| Secret::generate(&OsEntropy).expose().to_owned())
-            .collect();
+        let set: HashSet<String> =
+            (0..10_000).map(|_| Secret::generate(&OsEntropy).expose().to_owned()).collect();
         assert_eq!(set.len(), 10_000);
     }
 

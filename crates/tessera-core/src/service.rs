@@ -9,11 +9,13 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::entropy::Entropy;
 use crate::error::Result;
+use crate::master_key::MasterKey;
 use crate::password::{HashPool, PasswordHash, PasswordHasher, PasswordPolicy};
 use crate::refresh::RefreshPolicy;
 use crate::session::SessionPolicy;
 use crate::session_cache::SessionCache;
 use crate::store::Stores;
+use crate::token::{TokenPolicy, TokenState};
 
 /// Whether anyone may create an account with `POST /v1/users`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub struct TesseraConfig {
     pub registration: Registration,
     /// Refresh-token families.
     pub refresh: RefreshPolicy,
+    /// Access tokens and keys.
+    pub token: TokenPolicy,
 }
 
 /// The core service.
@@ -51,6 +55,10 @@ pub struct Tessera {
     pub(crate) config: TesseraConfig,
     /// Verified sessions, so the common check skips the store.
     pub(crate) session_cache: SessionCache,
+    /// Seals signing keys at rest.
+    pub(crate) master_key: MasterKey,
+    /// The key ring and the revocation index.
+    pub(crate) tokens: TokenState,
 }
 
 /// Everything [`Tessera::new`] needs.
@@ -68,16 +76,25 @@ pub struct TesseraParts {
     pub hash_concurrency: usize,
     /// Policies.
     pub config: TesseraConfig,
+    /// Seals signing keys at rest.
+    pub master_key: MasterKey,
 }
 
 impl Tessera {
-    /// Assembles the service. Hashes one random password for the dummy hash.
+    /// Assembles the service: hashes one random password for the dummy hash,
+    /// loads (or creates) the key ring and loads the revocations.
     pub async fn new(parts: TesseraParts) -> Result<Self> {
         let hashes = HashPool::new(parts.hasher, parts.hash_concurrency);
         let dummy = crate::secret::Secret::generate(parts.entropy.as_ref());
-        let dummy_hash = hashes
-            .hash(dummy.expose().to_owned(), parts.entropy.as_ref())
-            .await?;
+        let dummy_hash = hashes.hash(dummy.expose().to_owned(), parts.entropy.as_ref()).await?;
+        let tokens = Self::load_token_state(
+            &parts.stores,
+            &parts.master_key,
+            &parts.config.token,
+            parts.entropy.as_ref(),
+            parts.clock.now(),
+        )
+        .await?;
         Ok(Self {
             stores: parts.stores,
             clock: parts.clock,
@@ -86,6 +103,8 @@ impl Tessera {
             dummy_hash,
             config: parts.config,
             session_cache: SessionCache::default(),
+            master_key: parts.master_key,
+            tokens,
         })
     }
 

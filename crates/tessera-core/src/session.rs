@@ -224,9 +224,7 @@ impl Tessera {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Internal(
-            "session id collided three times".to_owned(),
-        ))
+        Err(Error::Internal("session id collided three times".to_owned()))
     }
 
     /// The live session named by a cookie secret, with its user.
@@ -249,10 +247,7 @@ impl Tessera {
         let policy = &self.config.session;
         if policy.liveness_at(&current.record, now) != Liveness::Live {
             // The sweep would purge it anyway; deleting now keeps the store honest.
-            self.stores
-                .sessions
-                .delete_session(&current.record.id)
-                .await?;
+            self.stores.sessions.delete_session(&current.record.id).await?;
             self.session_cache.invalidate_all();
             return Err(Error::Unauthorized("session expired"));
         }
@@ -260,12 +255,7 @@ impl Tessera {
             return Err(Error::Unauthorized("user disabled"));
         }
         if policy.touch_due_at(&current.record, now) {
-            if !self
-                .stores
-                .sessions
-                .touch_session(&current.record.id, now)
-                .await?
-            {
+            if !self.stores.sessions.touch_session(&current.record.id, now).await? {
                 return Err(Error::Unauthorized("session deleted concurrently"));
             }
             Arc::make_mut(&mut current).record.last_seen_at = now;
@@ -293,15 +283,15 @@ impl Tessera {
         Ok(SessionWithUser { record, user })
     }
 
-    /// Learns of revocations made by other processes sharing the store (the
-    /// CLI, other nodes): call periodically. If the store cannot answer, the
-    /// cache is dropped so that requests go to the store and fail closed.
+    /// Learns of revocations and key changes made by other processes sharing
+    /// the store (the CLI, other nodes): call periodically. When the store's
+    /// revision moves, the session cache is dropped and the key ring and
+    /// revocation index are reloaded. If the store cannot answer, the cache
+    /// is dropped so that session checks go to the store and fail closed.
     pub async fn watch_revocations(&self) -> Result<()> {
         match self.stores.sessions.revision().await {
-            Ok(r) => {
-                self.session_cache.observe_revision(r);
-                Ok(())
-            }
+            Ok(r) if self.session_cache.observe_revision(r) => self.reload_token_state().await,
+            Ok(_) => Ok(()),
             Err(e) => {
                 self.session_cache.invalidate_all();
                 Err(e.into())
@@ -311,10 +301,7 @@ impl Tessera {
 
     /// Ends `session` (logout).
     pub async fn end_session(&self, session: &ActiveSession, _csrf: CsrfVerified) -> Result<()> {
-        self.stores
-            .sessions
-            .delete_session(&session.record().id)
-            .await?;
+        self.stores.sessions.delete_session(&session.record().id).await?;
         self.session_cache.invalidate_all();
         Ok(())
     }
@@ -335,21 +322,14 @@ impl Tessera {
         data: SessionData,
         _csrf: CsrfVerified,
     ) -> Result<()> {
-        let size = serde_json::to_vec(&data)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&data).map(|v| v.len()).unwrap_or(usize::MAX);
         let limit = self.config.session.data_limit;
         if size > limit {
             return Err(Error::PayloadTooLarge(format!(
                 "session data is {size} bytes; the limit is {limit}"
             )));
         }
-        if !self
-            .stores
-            .sessions
-            .set_session_data(&session.record().id, &data)
-            .await?
-        {
+        if !self.stores.sessions.set_session_data(&session.record().id, &data).await? {
             return Err(Error::Unauthorized("session deleted concurrently"));
         }
         Ok(())
@@ -373,12 +353,7 @@ impl Tessera {
         if !secret.is_well_formed() {
             return Ok(());
         }
-        if let Some(old) = self
-            .stores
-            .sessions
-            .find_session_by_secret(&secret.hash())
-            .await?
-        {
+        if let Some(old) = self.stores.sessions.find_session_by_secret(&secret.hash()).await? {
             self.stores.sessions.delete_session(&old.id).await?;
             self.session_cache.invalidate_all();
         }

@@ -51,10 +51,7 @@ pub struct Ticket(u64);
 impl Default for SessionCache {
     fn default() -> Self {
         Self {
-            entries: Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_idle(IDLE)
-                .build(),
+            entries: Cache::builder().max_capacity(CAPACITY).time_to_idle(IDLE).build(),
             generation: AtomicU64::new(0),
             last_revision: AtomicU64::new(u64::MAX),
         }
@@ -77,13 +74,7 @@ impl SessionCache {
     pub fn put(&self, ticket: Ticket, verified: Arc<SessionWithUser>) {
         if ticket.0 == self.generation.load(Ordering::Acquire) {
             let hash = verified.record.secret_hash;
-            self.entries.insert(
-                hash,
-                Arc::new(Entry {
-                    generation: ticket.0,
-                    verified,
-                }),
-            );
+            self.entries.insert(hash, Arc::new(Entry { generation: ticket.0, verified }));
         }
     }
 
@@ -92,11 +83,14 @@ impl SessionCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Records the store's revision; invalidates everything if it moved.
-    pub fn observe_revision(&self, revision: u64) {
-        if self.last_revision.swap(revision, Ordering::AcqRel) != revision {
+    /// Records the store's revision; invalidates everything and returns
+    /// `true` if it moved.
+    pub fn observe_revision(&self, revision: u64) -> bool {
+        let moved = self.last_revision.swap(revision, Ordering::AcqRel) != revision;
+        if moved {
             self.invalidate_all();
         }
+        moved
     }
 }
 
@@ -128,10 +122,7 @@ mod tests {
             last_seen_at: Timestamp::from_unix(0),
             client: ClientInfo::default(),
         };
-        Arc::new(SessionWithUser {
-            record: session,
-            user,
-        })
+        Arc::new(SessionWithUser { record: session, user })
     }
 
     #[test]

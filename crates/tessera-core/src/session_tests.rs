@@ -20,6 +20,7 @@ async fn tessera(clock: Arc<ManualClock>) -> Tessera {
         entropy: Arc::new(OsEntropy),
         hasher: Arc::new(Argon2idHasher::new(64, 1, 1).unwrap()),
         hash_concurrency: 2,
+        master_key: crate::master_key::MasterKey::generate(&OsEntropy),
         config: TesseraConfig {
             session: SessionPolicy {
                 idle_ttl: Duration::seconds(100),
@@ -36,20 +37,14 @@ async fn tessera(clock: Arc<ManualClock>) -> Tessera {
 async fn setup() -> (Arc<ManualClock>, Tessera, User) {
     let clock = Arc::new(ManualClock::new(T0));
     let t = tessera(clock.clone()).await;
-    let user = t
-        .create_user("alice", "correct horse battery", "")
-        .await
-        .unwrap();
+    let user = t.create_user("alice", "correct horse battery", "").await.unwrap();
     (clock, t, user)
 }
 
 #[tokio::test]
 async fn session_resume_with_issued_secret_succeeds() {
     let (_, t, user) = setup().await;
-    let s = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
+    let s = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
     let active = t.resume_session(s.secret.expose()).await.unwrap();
     assert_eq!(active.user().id, user.id);
     assert_ne!(s.record.id.to_string(), s.secret.expose());
@@ -58,37 +53,21 @@ async fn session_resume_with_issued_secret_succeeds() {
 #[tokio::test]
 async fn session_idle_timeout_expires_and_deletes() {
     let (clock, t, user) = setup().await;
-    let s = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
+    let s = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
     clock.advance(Duration::seconds(99));
     assert!(t.resume_session(s.secret.expose()).await.is_ok());
     // The resume at +99 s touched the session, so idle runs from there.
     clock.advance(Duration::seconds(99));
     assert!(t.resume_session(s.secret.expose()).await.is_ok());
     clock.advance(Duration::seconds(100));
-    assert!(matches!(
-        t.resume_session(s.secret.expose()).await,
-        Err(Error::Unauthorized(_))
-    ));
-    assert!(
-        t.stores
-            .sessions
-            .find_session_by_secret(&s.secret.hash())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(matches!(t.resume_session(s.secret.expose()).await, Err(Error::Unauthorized(_))));
+    assert!(t.stores.sessions.find_session_by_secret(&s.secret.hash()).await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn session_absolute_lifetime_expires_despite_activity() {
     let (clock, t, user) = setup().await;
-    let s = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
+    let s = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
     for _ in 0..19 {
         clock.advance(Duration::seconds(50));
         assert!(t.resume_session(s.secret.expose()).await.is_ok());
@@ -100,27 +79,12 @@ async fn session_absolute_lifetime_expires_despite_activity() {
 #[tokio::test]
 async fn session_touch_written_at_most_once_per_interval() {
     let (clock, t, user) = setup().await;
-    let s = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
+    let s = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
     // idle 100 s → touch interval 25 s.
     clock.advance(Duration::seconds(24));
-    assert_eq!(
-        t.resume_session(s.secret.expose())
-            .await
-            .unwrap()
-            .record()
-            .last_seen_at,
-        T0
-    );
+    assert_eq!(t.resume_session(s.secret.expose()).await.unwrap().record().last_seen_at, T0);
     clock.advance(Duration::seconds(1));
-    let seen = t
-        .resume_session(s.secret.expose())
-        .await
-        .unwrap()
-        .record()
-        .last_seen_at;
+    let seen = t.resume_session(s.secret.expose()).await.unwrap().record().last_seen_at;
     assert_eq!(seen, T0.plus(Duration::seconds(25)));
 }
 
@@ -128,24 +92,16 @@ async fn session_touch_written_at_most_once_per_interval() {
 async fn session_touch_interval_caps_at_one_minute() {
     let p = SessionPolicy::default();
     assert_eq!(p.touch_interval(), Duration::seconds(60));
-    let short = SessionPolicy {
-        idle_ttl: Duration::seconds(2),
-        ..p
-    };
+    let short = SessionPolicy { idle_ttl: Duration::seconds(2), ..p };
     assert_eq!(short.touch_interval(), Duration::seconds(1));
 }
 
 #[tokio::test]
 async fn session_login_destroys_carried_session() {
     let (_, t, user) = setup().await;
-    let first = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
-    let second = t
-        .start_session(&user, ClientInfo::default(), Some(first.secret.expose()))
-        .await
-        .unwrap();
+    let first = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
+    let second =
+        t.start_session(&user, ClientInfo::default(), Some(first.secret.expose())).await.unwrap();
     assert!(t.resume_session(first.secret.expose()).await.is_err());
     assert!(t.resume_session(second.secret.expose()).await.is_ok());
 }
@@ -154,10 +110,7 @@ async fn session_login_destroys_carried_session() {
 async fn session_attacker_chosen_secret_never_adopted() {
     let (_, t, user) = setup().await;
     let chosen = "A".repeat(crate::secret::ENCODED_LEN);
-    let s = t
-        .start_session(&user, ClientInfo::default(), Some(&chosen))
-        .await
-        .unwrap();
+    let s = t.start_session(&user, ClientInfo::default(), Some(&chosen)).await.unwrap();
     assert_ne!(s.secret.expose(), chosen);
     assert!(t.resume_session(&chosen).await.is_err());
 }
@@ -165,10 +118,7 @@ async fn session_attacker_chosen_secret_never_adopted() {
 #[tokio::test]
 async fn session_disabled_user_is_unauthorized() {
     let (_, t, user) = setup().await;
-    let s = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
+    let s = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
     t.set_user_disabled("alice", true).await.unwrap();
     assert!(t.resume_session(s.secret.expose()).await.is_err());
     assert!(matches!(
@@ -180,16 +130,11 @@ async fn session_disabled_user_is_unauthorized() {
 #[tokio::test]
 async fn session_data_bounded_and_gone_after_logout() {
     let (_, t, user) = setup().await;
-    let s = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
+    let s = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
     let a = t.resume_session(s.secret.expose()).await.unwrap();
     let csrf = || a.verify_csrf(Some(a.record().csrf_token.expose())).unwrap();
     let small: SessionData = serde_json::from_str(r#"{"k":"v"}"#).unwrap();
-    t.replace_session_data(&a, small.clone(), csrf())
-        .await
-        .unwrap();
+    t.replace_session_data(&a, small.clone(), csrf()).await.unwrap();
     assert_eq!(t.session_data(&a).await.unwrap(), small);
     let big: SessionData =
         serde_json::from_value(serde_json::json!({"k": "x".repeat(64)})).unwrap();
@@ -206,15 +151,9 @@ async fn session_data_bounded_and_gone_after_logout() {
 #[tokio::test]
 async fn session_purge_removes_only_expired() {
     let (clock, t, user) = setup().await;
-    let old = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
+    let old = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
     clock.advance(Duration::seconds(60));
-    let fresh = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
+    let fresh = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
     clock.advance(Duration::seconds(50));
     assert_eq!(t.purge_expired_sessions().await.unwrap(), 1);
     assert!(t.resume_session(old.secret.expose()).await.is_err());
@@ -225,67 +164,31 @@ async fn session_purge_removes_only_expired() {
 #[tokio::test]
 async fn change_password_ends_other_sessions_keeps_callers() {
     let (_, t, user) = setup().await;
-    let mine = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
-    let other = t
-        .start_session(&user, ClientInfo::default(), None)
-        .await
-        .unwrap();
-    let wrong = t.change_password(
-        &user,
-        "nope nope nope",
-        "new password 123",
-        Some(&mine.record.id),
-    );
+    let mine = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
+    let other = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
+    let wrong =
+        t.change_password(&user, "nope nope nope", "new password 123", Some(&mine.record.id));
     assert!(matches!(wrong.await, Err(Error::InvalidCredentials(_))));
-    t.change_password(
-        &user,
-        "correct horse battery",
-        "new password 123",
-        Some(&mine.record.id),
-    )
-    .await
-    .unwrap();
+    t.change_password(&user, "correct horse battery", "new password 123", Some(&mine.record.id))
+        .await
+        .unwrap();
     assert!(t.resume_session(mine.secret.expose()).await.is_ok());
     assert!(t.resume_session(other.secret.expose()).await.is_err());
     assert!(t.authenticate("alice", "new password 123").await.is_ok());
-    assert!(
-        t.authenticate("alice", "correct horse battery")
-            .await
-            .is_err()
-    );
+    assert!(t.authenticate("alice", "correct horse battery").await.is_err());
 }
 
 #[tokio::test]
 async fn authenticate_failures_are_one_error() {
     let (_, t, _) = setup().await;
-    for (u, p) in [
-        ("alice", "wrong password!"),
-        ("nobody", "whatever pass"),
-        ("bad name", "x"),
-    ] {
-        assert!(
-            matches!(
-                t.authenticate(u, p).await,
-                Err(Error::InvalidCredentials(_))
-            ),
-            "{u}"
-        );
+    for (u, p) in [("alice", "wrong password!"), ("nobody", "whatever pass"), ("bad name", "x")] {
+        assert!(matches!(t.authenticate(u, p).await, Err(Error::InvalidCredentials(_))), "{u}");
     }
-    assert!(
-        t.authenticate("ALICE", "correct horse battery")
-            .await
-            .is_ok()
-    );
+    assert!(t.authenticate("ALICE", "correct horse battery").await.is_ok());
 }
 
 #[tokio::test]
 async fn register_duplicate_case_insensitive_conflicts() {
     let (_, t, _) = setup().await;
-    assert!(matches!(
-        t.register("Alice", "another good pass").await,
-        Err(Error::Conflict(_))
-    ));
+    assert!(matches!(t.register("Alice", "another good pass").await, Err(Error::Conflict(_))));
 }

@@ -13,35 +13,24 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::store::StoreError;
 
-/// Where a key is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KeyState {
-    /// Published, not yet signing.
-    Next,
-    /// Signing.
-    Current,
-    /// Published until its tokens expire; no longer signing.
-    Retired,
+pub use tessera_token::KeyState;
+
+/// The stored name of a key state.
+pub fn state_name(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Next => "next",
+        KeyState::Current => "current",
+        KeyState::Retired => "retired",
+    }
 }
 
-impl KeyState {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Next => "next",
-            Self::Current => "current",
-            Self::Retired => "retired",
-        }
-    }
-
-    /// Parses [`Self::as_str`]'s output.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "next" => Some(Self::Next),
-            "current" => Some(Self::Current),
-            "retired" => Some(Self::Retired),
-            _ => None,
-        }
+/// Parses [`state_name`]'s output.
+pub fn parse_state(s: &str) -> Option<KeyState> {
+    match s {
+        "next" => Some(KeyState::Next),
+        "current" => Some(KeyState::Current),
+        "retired" => Some(KeyState::Retired),
+        _ => None,
     }
 }
 

@@ -17,10 +17,6 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// Defaults with the given allowed origins.
     pub fn new(origins: OriginPolicy) -> Self {
-        Self {
-            secure_cookies: true,
-            origins,
-            body_limit: 64 * 1024,
-        }
+        Self { secure_cookies: true, origins, body_limit: 64 * 1024 }
     }
 }

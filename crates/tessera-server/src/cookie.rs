@@ -21,27 +21,17 @@ impl CookiePolicy {
 
     /// Name of the session cookie.
     pub fn session_name(self) -> &'static str {
-        if self.secure {
-            "__Host-tessera_session"
-        } else {
-            "tessera_session"
-        }
+        if self.secure { "__Host-tessera_session" } else { "tessera_session" }
     }
 
     /// `Set-Cookie` carrying a new session secret.
     pub fn set_session(self, secret: &str) -> HeaderValue {
-        self.header(&format!(
-            "{}={secret}; Path=/; HttpOnly",
-            self.session_name()
-        ))
+        self.header(&format!("{}={secret}; Path=/; HttpOnly", self.session_name()))
     }
 
     /// `Set-Cookie` clearing the session cookie: same name and path, `Max-Age=0`.
     pub fn clear_session(self) -> HeaderValue {
-        self.header(&format!(
-            "{}=; Path=/; Max-Age=0; HttpOnly",
-            self.session_name()
-        ))
+        self.header(&format!("{}=; Path=/; Max-Age=0; HttpOnly", self.session_name()))
     }
 
     fn header(self, head: &str) -> HeaderValue {
@@ -98,10 +88,7 @@ mod tests {
     #[test]
     fn insecure_cookie_drops_prefix_and_secure() {
         let p = CookiePolicy::new(false);
-        assert_eq!(
-            p.set_session("abc"),
-            "tessera_session=abc; Path=/; HttpOnly; SameSite=Lax"
-        );
+        assert_eq!(p.set_session("abc"), "tessera_session=abc; Path=/; HttpOnly; SameSite=Lax");
     }
 
     #[test]
@@ -116,22 +103,13 @@ mod tests {
     #[test]
     fn unprefixed_cookie_ignored_in_secure_mode() {
         let p = CookiePolicy::new(true);
-        assert_eq!(
-            p.session_secret(&headers(&["tessera_session=tossed"])),
-            None
-        );
-        assert_eq!(
-            p.session_secret(&headers(&["x__Host-tessera_session=no"])),
-            None
-        );
+        assert_eq!(p.session_secret(&headers(&["tessera_session=tossed"])), None);
+        assert_eq!(p.session_secret(&headers(&["x__Host-tessera_session=no"])), None);
     }
 
     #[test]
     fn malformed_cookie_headers_do_not_panic() {
         let p = CookiePolicy::new(true);
-        assert_eq!(
-            p.session_secret(&headers(&[";;;=;", "=", "__Host-tessera_session"])),
-            None
-        );
+        assert_eq!(p.session_secret(&headers(&[";;;=;", "=", "__Host-tessera_session"])), None);
     }
 }

@@ -18,7 +18,15 @@ pub struct ApiError {
     code: &'static str,
     description: String,
     retry_after: Option<u32>,
+    challenge: Option<&'static str>,
 }
+
+/// The RFC 6750 challenge for a failed bearer credential.
+pub const BEARER_INVALID: &str = r#"Bearer realm="tessera", error="invalid_token""#;
+/// The RFC 6750 challenge when no bearer credential was given.
+pub const BEARER: &str = r#"Bearer realm="tessera""#;
+/// The challenge for failed HTTP Basic client authentication (RFC 6749 §5.2).
+pub const BASIC: &str = r#"Basic realm="tessera""#;
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -29,12 +37,19 @@ struct Body<'a> {
 impl ApiError {
     /// An error with an explicit status, code and client-facing description.
     pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            description: description.into(),
-            retry_after: None,
-        }
+        // RFC 6749 §5.2: error_description is printable ASCII, without `"` or `\`.
+        let description = description
+            .into()
+            .chars()
+            .map(|c| if (' '..='~').contains(&c) && c != '"' && c != '\\' { c } else { '?' })
+            .collect();
+        Self { status, code, description, retry_after: None, challenge: None }
+    }
+
+    /// Adds a `WWW-Authenticate` challenge.
+    pub fn with_challenge(mut self, challenge: &'static str) -> Self {
+        self.challenge = Some(challenge);
+        self
     }
 
     /// 400 `invalid_request`.
@@ -49,29 +64,17 @@ impl ApiError {
 
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "method not allowed here",
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here")
     }
 
     /// 413 `payload_too_large`.
     pub fn payload_too_large(description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            description,
-        )
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", description)
     }
 
     /// 415 `unsupported_media_type`.
     pub fn unsupported_media_type(description: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            description,
-        )
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", description)
     }
 
     /// 503 `unavailable` with `Retry-After`: a store failed, so fail closed.
@@ -103,19 +106,11 @@ impl From<Error> for ApiError {
             Error::InvalidRequest(t) => Self::invalid_request(t),
             Error::InvalidCredentials(why) => {
                 tracing::info!(reason = why, "login refused");
-                Self::new(
-                    S::UNAUTHORIZED,
-                    "invalid_credentials",
-                    "invalid username or password",
-                )
+                Self::new(S::UNAUTHORIZED, "invalid_credentials", "invalid username or password")
             }
             Error::Unauthorized(why) => {
                 tracing::debug!(reason = why, "unauthenticated");
-                Self::new(
-                    S::UNAUTHORIZED,
-                    "unauthorized",
-                    "a live session is required",
-                )
+                Self::new(S::UNAUTHORIZED, "unauthorized", "a live session is required")
             }
             Error::CsrfFailed(why) => {
                 tracing::info!(reason = why, "csrf check failed");
@@ -135,6 +130,12 @@ impl From<Error> for ApiError {
             Error::InvalidClient(why) => {
                 tracing::info!(reason = why, "client authentication failed");
                 Self::new(S::UNAUTHORIZED, "invalid_client", "client authentication failed")
+                    .with_challenge(BASIC)
+            }
+            Error::InvalidToken(why) => {
+                tracing::info!(reason = why, "bearer token refused");
+                Self::new(S::UNAUTHORIZED, "invalid_token", "the access token is invalid")
+                    .with_challenge(BEARER_INVALID)
             }
             Error::InvalidScope(t) => Self::new(S::BAD_REQUEST, "invalid_scope", t),
             Error::NotFound => Self::not_found(),
@@ -156,14 +157,13 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: self.code,
-            error_description: &self.description,
-        };
+        let body = Body { error: self.code, error_description: &self.description };
         let mut res = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(challenge) = self.challenge {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         res
     }
@@ -185,10 +185,13 @@ mod tests {
     fn login_failures_share_one_description() {
         let a: ApiError = Error::InvalidCredentials("unknown user").into();
         let b: ApiError = Error::InvalidCredentials("wrong password").into();
-        assert_eq!(
-            (a.status, a.code, &a.description),
-            (b.status, b.code, &b.description)
-        );
+        assert_eq!((a.status, a.code, &a.description), (b.status, b.code, &b.description));
+    }
+
+    #[test]
+    fn description_is_printable_ascii() {
+        let e = ApiError::invalid_request("bad \"é\" \\ \n");
+        assert_eq!(e.description, "bad ??? ? ?");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod background;
+mod bearer;
 mod client;
 pub mod config;
 mod cookie;
@@ -45,19 +46,13 @@ pub fn app(state: AppState) -> Router {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
     routes::router()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            origin::guard,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
         // Responses may carry secrets (cookies, CSRF tokens, session data):
         // nothing here is cacheable unless a handler says otherwise.
         .layer(static_header(header::CACHE_CONTROL, "no-store"))
         .layer(static_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(static_header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(static_header(
-            header::CONTENT_SECURITY_POLICY,
-            "frame-ancestors 'none'",
-        ))
+        .layer(static_header(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
         .with_state(state)
 }
 

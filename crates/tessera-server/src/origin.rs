@@ -21,10 +21,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         let headers = req.headers();
         // A header that is not visible ASCII cannot name an allowed origin.
         let get = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
-        state
-            .config
-            .origins
-            .check(get("origin"), get("sec-fetch-site"))
+        state.config.origins.check(get("origin"), get("sec-fetch-site"))
     };
     match checked {
         Ok(()) => next.run(req).await,

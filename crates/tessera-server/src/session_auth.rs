@@ -29,14 +29,8 @@ impl FromRequestParts<AppState> for SessionAuth {
             .session_secret(&parts.headers)
             .ok_or(tessera_core::Error::Unauthorized("no session cookie"))?;
         let session = state.tessera.resume_session(secret).await?;
-        let csrf_header = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok(Self {
-            session,
-            csrf_header,
-        })
+        let csrf_header =
+            parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Self { session, csrf_header })
     }
 }

@@ -37,9 +37,7 @@ async fn register_valid_201_with_id_username_created_at() {
     let res = s.try_register("Alice.Smith", PASSWORD).await;
     assert_eq!(res.status(), 201);
     assert_eq!(
-        res.headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap()),
+        res.headers().get("content-type").map(|v| v.to_str().unwrap()),
         Some("application/json")
     );
     let b: Value = res.json().await.unwrap();
@@ -71,12 +69,7 @@ async fn register_duplicate_any_case_409_conflict() {
     }
     // The original account and password are untouched.
     assert_eq!(s.try_login("alice", PASSWORD).await.status(), 200);
-    assert_eq!(
-        s.try_login("alice", "another good passphrase")
-            .await
-            .status(),
-        401
-    );
+    assert_eq!(s.try_login("alice", "another good passphrase").await.status(), 401);
 }
 
 #[tokio::test]
@@ -100,21 +93,13 @@ async fn register_bad_username_400_invalid_request() {
         assert_error(res, 400, "invalid_request").await;
     }
     // The boundary itself is fine.
-    assert_eq!(
-        s.try_register(&"x".repeat(64), PASSWORD).await.status(),
-        201
-    );
+    assert_eq!(s.try_register(&"x".repeat(64), PASSWORD).await.status(), 201);
 }
 
 #[tokio::test]
 async fn register_password_length_bounds() {
     let s = TestServer::start().await;
-    assert_error(
-        s.try_register("u7", "zq8#Lm2").await,
-        400,
-        "invalid_request",
-    )
-    .await;
+    assert_error(s.try_register("u7", "zq8#Lm2").await, 400, "invalid_request").await;
     assert_eq!(s.try_register("u8", "zq8#Lm2v").await.status(), 201);
 
     let max = "x7".repeat(512);
@@ -130,12 +115,7 @@ async fn register_password_length_bounds() {
     assert_eq!(s.try_register("e1024", &euro_max).await.status(), 201);
     let euro_over = format!("{euro_max}a");
     assert_eq!(euro_over.len(), 1025);
-    assert_error(
-        s.try_register("e1025", &euro_over).await,
-        400,
-        "invalid_request",
-    )
-    .await;
+    assert_error(s.try_register("e1025", &euro_over).await, 400, "invalid_request").await;
 
     // The 1024-byte password is used whole: no truncation on login.
     assert_eq!(s.try_login("u1024", &max).await.status(), 200);
@@ -150,16 +130,10 @@ async fn register_password_length_bounds() {
 #[tokio::test]
 async fn register_common_password_400() {
     let s = TestServer::start().await;
-    for (i, common) in [
-        "password1",
-        "Password",
-        "PASSWORD1",
-        "qwertyuiop",
-        "QwertyUiop",
-        "12345678",
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, common) in
+        ["password1", "Password", "PASSWORD1", "qwertyuiop", "QwertyUiop", "12345678"]
+            .into_iter()
+            .enumerate()
     {
         let res = s.try_register(&format!("c{i}"), common).await;
         assert_error(res, 400, "invalid_request").await;
@@ -172,18 +146,8 @@ async fn register_unicode_password_exact_no_normalisation() {
     let pw = "пароль-🔑-日本語";
     assert_eq!(s.try_register("uni", pw).await.status(), 201);
     assert_eq!(s.try_login("uni", pw).await.status(), 200);
-    assert_error(
-        s.try_login("uni", "ПАРОЛЬ-🔑-日本語").await,
-        401,
-        "invalid_credentials",
-    )
-    .await;
-    assert_error(
-        s.try_login("uni", "пароль-🔑-日本").await,
-        401,
-        "invalid_credentials",
-    )
-    .await;
+    assert_error(s.try_login("uni", "ПАРОЛЬ-🔑-日本語").await, 401, "invalid_credentials").await;
+    assert_error(s.try_login("uni", "пароль-🔑-日本").await, 401, "invalid_credentials").await;
 
     // NFC (U+00E9) and NFD (e + U+0301) are different passwords.
     let nfc = "caf\u{e9}-cr\u{e8}me-br\u{fb}l\u{e9}e";
@@ -196,18 +160,8 @@ async fn register_unicode_password_exact_no_normalisation() {
     assert_error(s.try_login("nfc", nfd).await, 401, "invalid_credentials").await;
     assert_error(s.try_login("nfd", nfc).await, 401, "invalid_credentials").await;
     // No trimming either.
-    assert_error(
-        s.try_login("uni", &format!(" {pw}")).await,
-        401,
-        "invalid_credentials",
-    )
-    .await;
-    assert_error(
-        s.try_login("uni", &format!("{pw} ")).await,
-        401,
-        "invalid_credentials",
-    )
-    .await;
+    assert_error(s.try_login("uni", &format!(" {pw}")).await, 401, "invalid_credentials").await;
+    assert_error(s.try_login("uni", &format!("{pw} ")).await, 401, "invalid_credentials").await;
 }
 
 #[tokio::test]
@@ -219,10 +173,7 @@ async fn register_when_closed_403_forbidden() {
     .await;
     let res = s.try_register("alice", PASSWORD).await;
     assert_error(res, 403, "forbidden").await;
-    assert!(
-        s.tessera.find_user_by_name("alice").await.is_err(),
-        "a user was created"
-    );
+    assert!(s.tessera.find_user_by_name("alice").await.is_err(), "a user was created");
     assert_eq!(s.try_login("alice", PASSWORD).await.status(), 401);
 }
 
@@ -243,18 +194,10 @@ async fn change_password_wrong_current_401_unchanged() {
 async fn change_password_new_too_short_or_common_400_unchanged() {
     let s = TestServer::start().await;
     let login = s.user_session("alice").await;
-    assert_error(
-        change_password(&s, &login, PASSWORD, "zq8#Lm2").await,
-        400,
-        "invalid_request",
-    )
-    .await;
-    assert_error(
-        change_password(&s, &login, PASSWORD, "qwertyuiop").await,
-        400,
-        "invalid_request",
-    )
-    .await;
+    assert_error(change_password(&s, &login, PASSWORD, "zq8#Lm2").await, 400, "invalid_request")
+        .await;
+    assert_error(change_password(&s, &login, PASSWORD, "qwertyuiop").await, 400, "invalid_request")
+        .await;
     assert_eq!(s.whoami(&login.secret).await.status(), 200);
     assert_eq!(s.try_login("alice", PASSWORD).await.status(), 200);
     assert_eq!(s.try_login("alice", "zq8#Lm2").await.status(), 401);
@@ -271,31 +214,13 @@ async fn change_password_success_204_keeps_caller_ends_others() {
     assert_eq!(res.status(), 204);
     assert!(res.bytes().await.unwrap().is_empty());
 
-    assert_eq!(
-        s.whoami(&mine.secret).await.status(),
-        200,
-        "the caller's session ended"
-    );
+    assert_eq!(s.whoami(&mine.secret).await.status(), 200, "the caller's session ended");
     assert_error(s.whoami(&second.secret).await, 401, "unauthorized").await;
-    assert_eq!(
-        s.whoami(&bystander.secret).await.status(),
-        200,
-        "another user's session ended"
-    );
-    assert_error(
-        s.try_login("alice", PASSWORD).await,
-        401,
-        "invalid_credentials",
-    )
-    .await;
+    assert_eq!(s.whoami(&bystander.secret).await.status(), 200, "another user's session ended");
+    assert_error(s.try_login("alice", PASSWORD).await, 401, "invalid_credentials").await;
     assert_eq!(s.try_login("alice", NEW_PASSWORD).await.status(), 200);
     // The caller's session keeps working for state changes too.
-    assert_eq!(
-        s.put_data(&mine.secret, &mine.csrf, &json!({"ok": 1}))
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(s.put_data(&mine.secret, &mine.csrf, &json!({"ok": 1})).await.status(), 204);
 }
 
 // ---------------------------------------------------------- uniform failure
@@ -341,11 +266,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_timing_unknown_user_vs_wrong_password_within_2x() {
-    let s = TestServer::start_with(Options {
-        real_argon2: true,
-        ..Options::default()
-    })
-    .await;
+    let s = TestServer::start_with(Options { real_argon2: true, ..Options::default() }).await;
     s.register("alice").await;
     // Warm-up: connection, pages of Argon2 memory.
     let _ = s.try_login("nobody", PASSWORD).await;
@@ -358,10 +279,7 @@ async fn login_timing_unknown_user_vs_wrong_password_within_2x() {
         assert_eq!(s.try_login("nobody", PASSWORD).await.status(), 401);
         unknown.push(t.elapsed());
         let t = Instant::now();
-        assert_eq!(
-            s.try_login("alice", "wrong password 123").await.status(),
-            401
-        );
+        assert_eq!(s.try_login("alice", "wrong password 123").await.status(), 401);
         wrong.push(t.elapsed());
     }
     let (u, w) = (median(unknown), median(wrong));

@@ -25,9 +25,7 @@ impl Target {
     fn request(self, s: &TestServer, secret: &str) -> RequestBuilder {
         let cookie = s.cookie(secret);
         match self {
-            Target::Logout => s
-                .req(Method::POST, "/v1/session/logout")
-                .header("cookie", cookie),
+            Target::Logout => s.req(Method::POST, "/v1/session/logout").header("cookie", cookie),
             Target::PutData => s
                 .req(Method::PUT, "/v1/session/data")
                 .header("cookie", cookie)
@@ -41,20 +39,11 @@ impl Target {
 
     /// Asserts the request had no effect: the session lives and nothing changed.
     async fn assert_not_applied(self, s: &TestServer, user: &str, login: &Login) {
-        assert_eq!(
-            s.whoami(&login.secret).await.status(),
-            200,
-            "{self:?}: session died"
-        );
+        assert_eq!(s.whoami(&login.secret).await.status(), 200, "{self:?}: session died");
         match self {
             Target::Logout => {}
             Target::PutData => {
-                let data: Value = s
-                    .get_data(&login.secret)
-                    .await
-                    .json()
-                    .await
-                    .expect("JSON data");
+                let data: Value = s.get_data(&login.secret).await.json().await.expect("JSON data");
                 assert_eq!(data, json!({}), "{self:?}: data was written");
             }
             Target::ChangePassword => {
@@ -72,19 +61,10 @@ impl Target {
     async fn assert_applied(self, s: &TestServer, user: &str, login: &Login) {
         match self {
             Target::Logout => {
-                assert_eq!(
-                    s.whoami(&login.secret).await.status(),
-                    401,
-                    "not logged out"
-                );
+                assert_eq!(s.whoami(&login.secret).await.status(), 401, "not logged out");
             }
             Target::PutData => {
-                let data: Value = s
-                    .get_data(&login.secret)
-                    .await
-                    .json()
-                    .await
-                    .expect("JSON data");
+                let data: Value = s.get_data(&login.secret).await.json().await.expect("JSON data");
                 assert_eq!(data, json!({"written": true}));
             }
             Target::ChangePassword => {
@@ -106,15 +86,9 @@ async fn refused_for_every_target(
     for (i, t) in TARGETS.into_iter().enumerate() {
         let user = format!("{tag}{i}");
         let login = s.user_session(&user).await;
-        let res = shape(t.request(s, &login.secret), &login)
-            .send()
-            .await
-            .expect("request failed");
+        let res = shape(t.request(s, &login.secret), &login).send().await.expect("request failed");
         assert_eq!(res.status(), 403, "{t:?} {tag}");
-        assert!(
-            res.headers().get("set-cookie").is_none(),
-            "{t:?} {tag}: 403 set a cookie"
-        );
+        assert!(res.headers().get("set-cookie").is_none(), "{t:?} {tag}: 403 set a cookie");
         assert_error(res, 403, "csrf_failed").await;
         t.assert_not_applied(s, &user, &login).await;
     }
@@ -132,10 +106,8 @@ async fn state_change_with_other_users_token_403() {
     let s = TestServer::start().await;
     let other = s.user_session("other").await;
     let token = other.csrf.clone();
-    refused_for_every_target(&s, "victim", move |r, _| {
-        r.header("x-csrf-token", token.as_str())
-    })
-    .await;
+    refused_for_every_target(&s, "victim", move |r, _| r.header("x-csrf-token", token.as_str()))
+        .await;
     assert_eq!(s.whoami(&other.secret).await.status(), 200);
 }
 
@@ -150,10 +122,8 @@ async fn state_change_with_altered_or_wrong_token_403() {
         r.header("x-csrf-token", t)
     })
     .await;
-    refused_for_every_target(&s, "secret", |r, l| {
-        r.header("x-csrf-token", l.secret.as_str())
-    })
-    .await;
+    refused_for_every_target(&s, "secret", |r, l| r.header("x-csrf-token", l.secret.as_str()))
+        .await;
     refused_for_every_target(&s, "prefix", |r, l| r.header("x-csrf-token", &l.csrf[..10])).await;
 }
 
@@ -161,8 +131,7 @@ async fn state_change_with_altered_or_wrong_token_403() {
 async fn state_change_right_token_foreign_origin_403() {
     let s = TestServer::start().await;
     refused_for_every_target(&s, "evil", |r, l| {
-        r.header("x-csrf-token", l.csrf.as_str())
-            .header("origin", "https://evil.example")
+        r.header("x-csrf-token", l.csrf.as_str()).header("origin", "https://evil.example")
     })
     .await;
     // Look-alikes of the allowed origin.
@@ -176,8 +145,7 @@ async fn state_change_right_token_foreign_origin_403() {
     .enumerate()
     {
         refused_for_every_target(&s, &format!("look{i}x"), move |r, l| {
-            r.header("x-csrf-token", l.csrf.as_str())
-                .header("origin", o)
+            r.header("x-csrf-token", l.csrf.as_str()).header("origin", o)
         })
         .await;
     }
@@ -187,8 +155,7 @@ async fn state_change_right_token_foreign_origin_403() {
 async fn state_change_right_token_origin_null_403() {
     let s = TestServer::start().await;
     refused_for_every_target(&s, "null", |r, l| {
-        r.header("x-csrf-token", l.csrf.as_str())
-            .header("origin", "null")
+        r.header("x-csrf-token", l.csrf.as_str()).header("origin", "null")
     })
     .await;
 }
@@ -197,8 +164,7 @@ async fn state_change_right_token_origin_null_403() {
 async fn state_change_right_token_sec_fetch_cross_site_403() {
     let s = TestServer::start().await;
     refused_for_every_target(&s, "xsite", |r, l| {
-        r.header("x-csrf-token", l.csrf.as_str())
-            .header("sec-fetch-site", "cross-site")
+        r.header("x-csrf-token", l.csrf.as_str()).header("sec-fetch-site", "cross-site")
     })
     .await;
 }
@@ -246,11 +212,9 @@ async fn state_change_right_token_allowed_origin_succeeds() {
 async fn login_foreign_origin_403_no_cookie() {
     let s = TestServer::start().await;
     s.register("alice").await;
-    for (origin, site) in [
-        (Some("https://evil.example"), None),
-        (Some("null"), None),
-        (None, Some("cross-site")),
-    ] {
+    for (origin, site) in
+        [(Some("https://evil.example"), None), (Some("null"), None), (None, Some("cross-site"))]
+    {
         let mut req = s
             .req(Method::POST, "/v1/session/login")
             .json(&json!({"username": "alice", "password": PASSWORD}));
@@ -273,10 +237,7 @@ async fn login_foreign_origin_403_no_cookie() {
         .req(Method::POST, "/v1/session/login")
         .header("origin", "https://evil.example")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "username=alice&password={}",
-            PASSWORD.replace(' ', "+")
-        ))
+        .body(format!("username=alice&password={}", PASSWORD.replace(' ', "+")))
         .send()
         .await
         .unwrap();
@@ -353,11 +314,7 @@ async fn logout_html_form_with_csrf_field_204() {
 async fn logout_html_form_wrong_or_missing_field_or_foreign_origin_403() {
     let s = TestServer::start().await;
     let login = s.user_session("alice").await;
-    for body in [
-        String::new(),
-        "csrf_token=".to_owned(),
-        "csrf_token=nope".to_owned(),
-    ] {
+    for body in [String::new(), "csrf_token=".to_owned(), "csrf_token=nope".to_owned()] {
         let res = form_logout(&s, &login, body.clone()).send().await.unwrap();
         assert_error(res, 403, "csrf_failed").await;
     }
@@ -408,10 +365,7 @@ async fn register_text_plain_or_multipart_415_no_user() {
     let multi = s
         .req(Method::POST, "/v1/users")
         .header("content-type", MULTIPART_CT)
-        .body(multipart_body(&[
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ]))
+        .body(multipart_body(&[("username", "alice"), ("password", PASSWORD)]))
         .send()
         .await
         .unwrap();
@@ -424,10 +378,9 @@ async fn register_text_plain_or_multipart_415_no_user() {
 async fn put_data_text_plain_or_multipart_415_unchanged() {
     let s = TestServer::start().await;
     let login = s.user_session("alice").await;
-    for (ct, body) in [
-        ("text/plain", json!({"x": 1}).to_string()),
-        (MULTIPART_CT, multipart_body(&[("x", "1")])),
-    ] {
+    for (ct, body) in
+        [("text/plain", json!({"x": 1}).to_string()), (MULTIPART_CT, multipart_body(&[("x", "1")]))]
+    {
         let res = s
             .req(Method::PUT, "/v1/session/data")
             .header("cookie", s.cookie(&login.secret))
@@ -439,12 +392,7 @@ async fn put_data_text_plain_or_multipart_415_unchanged() {
             .unwrap();
         assert_error(res, 415, "unsupported_media_type").await;
     }
-    let data: Value = s
-        .get_data(&login.secret)
-        .await
-        .json()
-        .await
-        .expect("JSON data");
+    let data: Value = s.get_data(&login.secret).await.json().await.expect("JSON data");
     assert_eq!(data, json!({}));
 }
 
@@ -459,10 +407,7 @@ async fn change_password_text_plain_or_multipart_415_unchanged() {
         ),
         (
             MULTIPART_CT,
-            multipart_body(&[
-                ("current_password", PASSWORD),
-                ("new_password", NEW_PASSWORD),
-            ]),
+            multipart_body(&[("current_password", PASSWORD), ("new_password", NEW_PASSWORD)]),
         ),
     ] {
         let res = s
@@ -485,14 +430,8 @@ async fn login_text_plain_or_multipart_415_no_cookie() {
     let s = TestServer::start().await;
     s.register("alice").await;
     for (ct, body) in [
-        (
-            "text/plain",
-            json!({"username": "alice", "password": PASSWORD}).to_string(),
-        ),
-        (
-            MULTIPART_CT,
-            multipart_body(&[("username", "alice"), ("password", PASSWORD)]),
-        ),
+        ("text/plain", json!({"username": "alice", "password": PASSWORD}).to_string()),
+        (MULTIPART_CT, multipart_body(&[("username", "alice"), ("password", PASSWORD)])),
     ] {
         let res = s
             .req(Method::POST, "/v1/session/login")
@@ -501,10 +440,7 @@ async fn login_text_plain_or_multipart_415_no_cookie() {
             .send()
             .await
             .unwrap();
-        assert!(
-            res.headers().get("set-cookie").is_none(),
-            "{ct}: set a cookie"
-        );
+        assert!(res.headers().get("set-cookie").is_none(), "{ct}: set a cookie");
         assert_error(res, 415, "unsupported_media_type").await;
     }
 }

@@ -17,9 +17,7 @@ async fn healthz_get_200_status_ok() {
     let res = s.req(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(
-        res.headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap()),
+        res.headers().get("content-type").map(|v| v.to_str().unwrap()),
         Some("application/json")
     );
     let body: Value = res.json().await.unwrap();
@@ -36,22 +34,11 @@ async fn readyz_get_store_up_200() {
 #[tokio::test]
 async fn unknown_path_404_not_found_shape() {
     let s = TestServer::start().await;
-    for path in [
-        "/nope",
-        "/v1/session/nope",
-        "/v1/users/",
-        "/HEALTHZ",
-        "/v1/../etc/passwd",
-    ] {
+    for path in ["/nope", "/v1/session/nope", "/v1/users/", "/HEALTHZ", "/v1/../etc/passwd"] {
         let res = s.req(Method::GET, path).send().await.unwrap();
         assert_error(res, 404, "not_found").await;
     }
-    let res = s
-        .req(Method::POST, "/v2/users")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let res = s.req(Method::POST, "/v2/users").json(&json!({})).send().await.unwrap();
     assert_error(res, 404, "not_found").await;
 }
 
@@ -60,17 +47,9 @@ async fn healthz_delete_405_method_not_allowed_shape() {
     let s = TestServer::start().await;
     let res = s.req(Method::DELETE, "/healthz").send().await.unwrap();
     assert_error(res, 405, "method_not_allowed").await;
-    let res = s
-        .req(Method::GET, "/v1/session/login")
-        .send()
-        .await
-        .unwrap();
+    let res = s.req(Method::GET, "/v1/session/login").send().await.unwrap();
     assert_error(res, 405, "method_not_allowed").await;
-    let res = s
-        .req(Method::DELETE, "/v1/session/data")
-        .send()
-        .await
-        .unwrap();
+    let res = s.req(Method::DELETE, "/v1/session/data").send().await.unwrap();
     assert_error(res, 405, "method_not_allowed").await;
 }
 
@@ -80,10 +59,7 @@ async fn healthz_delete_405_lists_allowed_methods() {
     let s = TestServer::start().await;
     let res = s.req(Method::DELETE, "/healthz").send().await.unwrap();
     assert_eq!(res.status(), 405);
-    let allow = res
-        .headers()
-        .get("allow")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let allow = res.headers().get("allow").map(|v| v.to_str().unwrap().to_owned());
     let allow = allow.expect("405 without an Allow header");
     let methods: Vec<&str> = allow.split(',').map(str::trim).collect();
     assert!(methods.contains(&"GET"), "{allow}");
@@ -94,9 +70,7 @@ async fn healthz_delete_405_lists_allowed_methods() {
 
 /// A registration body of exactly `len` bytes (JSON padded with trailing whitespace).
 fn padded_registration(username: &str, len: usize) -> Vec<u8> {
-    let mut b = json!({"username": username, "password": PASSWORD})
-        .to_string()
-        .into_bytes();
+    let mut b = json!({"username": username, "password": PASSWORD}).to_string().into_bytes();
     assert!(b.len() <= len);
     b.resize(len, b' ');
     b
@@ -114,11 +88,7 @@ async fn register_body_over_64kib_413_shape_and_no_user() {
         .unwrap();
     assert_error(res, 413, "payload_too_large").await;
     s.assert_healthy().await;
-    assert_eq!(
-        s.try_login("big", PASSWORD).await.status(),
-        401,
-        "413 body created a user"
-    );
+    assert_eq!(s.try_login("big", PASSWORD).await.status(), 401, "413 body created a user");
 
     // Exactly at the limit is accepted.
     let res = s
@@ -157,15 +127,9 @@ fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
         ("truncated", br#"{"username":"alice","password":"#.to_vec()),
         ("not json", b"username=alice&password=x".to_vec()),
         ("wrong types", br#"{"username":1,"password":true}"#.to_vec()),
-        (
-            "username null",
-            br#"{"username":null,"password":"correct horse battery"}"#.to_vec(),
-        ),
+        ("username null", br#"{"username":null,"password":"correct horse battery"}"#.to_vec()),
         ("missing password", br#"{"username":"alice"}"#.to_vec()),
-        (
-            "missing username",
-            br#"{"password":"correct horse battery"}"#.to_vec(),
-        ),
+        ("missing username", br#"{"password":"correct horse battery"}"#.to_vec()),
         ("empty object", b"{}".to_vec()),
         ("empty body", Vec::new()),
         ("json null", b"null".to_vec()),
@@ -173,10 +137,7 @@ fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
         ("deep arrays", "[".repeat(10_000).into_bytes()),
         ("deep objects", r#"{"a":"#.repeat(10_000).into_bytes()),
         ("invalid utf-8", invalid_utf8),
-        (
-            "lone surrogate",
-            br#"{"username":"\ud800","password":"correct horse battery"}"#.to_vec(),
-        ),
+        ("lone surrogate", br#"{"username":"\ud800","password":"correct horse battery"}"#.to_vec()),
         (
             "trailing garbage",
             br#"{"username":"alice","password":"correct horse battery"} x"#.to_vec(),
@@ -235,10 +196,7 @@ async fn register_json_array_body_400_no_user() {
         .await
         .unwrap();
     assert_error(res, 400, "invalid_request").await;
-    assert!(
-        s.tessera.find_user_by_name("alice").await.is_err(),
-        "an array created a user"
-    );
+    assert!(s.tessera.find_user_by_name("alice").await.is_err(), "an array created a user");
 }
 
 #[tokio::test]
@@ -252,10 +210,7 @@ async fn login_json_array_body_400_no_cookie() {
         .send()
         .await
         .unwrap();
-    assert!(
-        res.headers().get("set-cookie").is_none(),
-        "an array body logged in"
-    );
+    assert!(res.headers().get("set-cookie").is_none(), "an array body logged in");
     assert_error(res, 400, "invalid_request").await;
 }
 
@@ -278,10 +233,7 @@ async fn login_form_missing_field_400() {
     let ok = s
         .req(Method::POST, "/v1/session/login")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "username=alice&password={}",
-            PASSWORD.replace(' ', "+")
-        ))
+        .body(format!("username=alice&password={}", PASSWORD.replace(' ', "+")))
         .send()
         .await
         .unwrap();
@@ -306,12 +258,7 @@ async fn session_with_8kib_or_garbage_cookie_401_not_5xx() {
     ];
     for (i, c) in cookies.into_iter().enumerate() {
         for path in ["/v1/session", "/v1/session/data"] {
-            let res = s
-                .req(Method::GET, path)
-                .header("cookie", c.clone())
-                .send()
-                .await
-                .unwrap();
+            let res = s.req(Method::GET, path).header("cookie", c.clone()).send().await.unwrap();
             assert_eq!(res.status(), 401, "cookie #{i} on {path}");
             assert_error(res, 401, "unauthorized").await;
         }
@@ -334,17 +281,9 @@ async fn session_with_8kib_or_garbage_cookie_401_not_5xx() {
 async fn header_section_over_16kib_413_or_431() {
     let s = TestServer::start().await;
     let huge = format!("{}={}", s.cookie_name(), "A".repeat(20 * 1024));
-    let res = s
-        .req(Method::GET, "/v1/session")
-        .header("cookie", huge)
-        .send()
-        .await
-        .unwrap();
+    let res = s.req(Method::GET, "/v1/session").header("cookie", huge).send().await.unwrap();
     let status = res.status().as_u16();
-    assert!(
-        status == 431 || status == 413,
-        "20 KiB Cookie header got {status}"
-    );
+    assert!(status == 431 || status == 413, "20 KiB Cookie header got {status}");
     s.assert_healthy().await;
 }
 
@@ -355,9 +294,7 @@ async fn responses_carry_nosniff() {
     let s = TestServer::start().await;
     s.register("alice").await;
     let nosniff = |r: &reqwest::Response| {
-        r.headers()
-            .get("x-content-type-options")
-            .map(|v| v.to_str().unwrap().to_owned())
+        r.headers().get("x-content-type-options").map(|v| v.to_str().unwrap().to_owned())
     };
     let ok = s.req(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(nosniff(&ok).as_deref(), Some("nosniff"), "200");
@@ -367,12 +304,7 @@ async fn responses_carry_nosniff() {
     assert_eq!(nosniff(&missing).as_deref(), Some("nosniff"), "404");
     let denied = s.whoami(&forged_secret()).await;
     assert_eq!(nosniff(&denied).as_deref(), Some("nosniff"), "401");
-    let refused = s
-        .req(Method::POST, "/v1/users")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let refused = s.req(Method::POST, "/v1/users").body("x").send().await.unwrap();
     assert_eq!(nosniff(&refused).as_deref(), Some("nosniff"), "415");
 }
 
@@ -383,17 +315,9 @@ async fn register_failed_400_leaves_no_user_row() {
     let s = TestServer::start().await;
     for bad in ["short", "password1", &"x7".repeat(513)] {
         assert_error(s.try_register("alice", bad).await, 400, "invalid_request").await;
-        assert!(
-            s.tessera.find_user_by_name("alice").await.is_err(),
-            "row after {bad:?}"
-        );
+        assert!(s.tessera.find_user_by_name("alice").await.is_err(), "row after {bad:?}");
     }
-    assert_error(
-        s.try_login("alice", "short").await,
-        401,
-        "invalid_credentials",
-    )
-    .await;
+    assert_error(s.try_login("alice", "short").await, 401, "invalid_credentials").await;
     assert_eq!(s.try_register("alice", PASSWORD).await.status(), 201);
     assert_eq!(s.try_login("alice", PASSWORD).await.status(), 200);
 }

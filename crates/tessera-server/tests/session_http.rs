@@ -20,12 +20,7 @@ const T0_PLUS_298: &str = "2026-09-21T14:18:18Z";
 const T0_PLUS_300: &str = "2026-09-21T14:18:20Z";
 
 fn keys(v: &Value) -> Vec<&str> {
-    let mut k: Vec<&str> = v
-        .as_object()
-        .expect("an object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut k: Vec<&str> = v.as_object().expect("an object").keys().map(String::as_str).collect();
     k.sort_unstable();
     k
 }
@@ -51,16 +46,9 @@ async fn login_with_attacker_chosen_cookie_not_adopted() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let login = Login::from_response(&s, res).await;
-    assert_ne!(
-        login.secret, planted,
-        "the server adopted the planted secret"
-    );
+    assert_ne!(login.secret, planted, "the server adopted the planted secret");
     assert!(is_secret_shaped(&login.secret), "{}", login.secret);
-    assert_eq!(
-        s.whoami(&planted).await.status(),
-        401,
-        "planted secret must not be a session"
-    );
+    assert_eq!(s.whoami(&planted).await.status(), 401, "planted secret must not be a session");
     assert_eq!(s.whoami(&login.secret).await.status(), 200);
 }
 
@@ -81,11 +69,7 @@ async fn login_with_victims_live_cookie_destroys_it() {
         .unwrap();
     let again = Login::from_response(&s, res).await;
     assert_ne!(again.secret, victim.secret);
-    assert_eq!(
-        s.whoami(&victim.secret).await.status(),
-        401,
-        "old cookie survived re-login"
-    );
+    assert_eq!(s.whoami(&victim.secret).await.status(), 401, "old cookie survived re-login");
     assert_eq!(s.whoami(&again.secret).await.status(), 200);
 
     // Another user logging in from that browser also destroys the carried session.
@@ -109,27 +93,16 @@ async fn login_with_victims_live_cookie_destroys_it() {
 async fn logout_old_cookie_dead_and_late_write_not_resurrecting() {
     let s = TestServer::start().await;
     let login = s.user_session("alice").await;
-    assert_eq!(
-        s.put_data(&login.secret, &login.csrf, &json!({"before": 1}))
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(s.put_data(&login.secret, &login.csrf, &json!({"before": 1})).await.status(), 204);
 
     let res = s.logout(&login.secret, &login.csrf).await;
     assert_eq!(res.status(), 204);
     assert_eq!(s.whoami(&login.secret).await.status(), 401);
 
     // A write racing in after logout, with the old cookie and CSRF token.
-    let late = s
-        .put_data(&login.secret, &login.csrf, &json!({"after": 2}))
-        .await;
+    let late = s.put_data(&login.secret, &login.csrf, &json!({"after": 2})).await;
     assert_error(late, 401, "unauthorized").await;
-    assert_eq!(
-        s.whoami(&login.secret).await.status(),
-        401,
-        "late write resurrected the session"
-    );
+    assert_eq!(s.whoami(&login.secret).await.status(), 401, "late write resurrected the session");
     assert_error(s.get_data(&login.secret).await, 401, "unauthorized").await;
     // A second logout with the dead cookie is not a success either.
     assert_eq!(s.logout(&login.secret, &login.csrf).await.status(), 401);
@@ -141,12 +114,8 @@ async fn logout_response_clears_cookie_exactly() {
     let login = s.user_session("alice").await;
     let res = s.logout(&login.secret, &login.csrf).await;
     assert_eq!(res.status(), 204);
-    let cookies: Vec<&str> = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect();
+    let cookies: Vec<&str> =
+        res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
     assert_eq!(
         cookies,
         ["__Host-tessera_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"]
@@ -174,20 +143,13 @@ async fn login_cookie_secure_mode_exact_attributes() {
         .strip_prefix("__Host-tessera_session=")
         .and_then(|rest| rest.strip_suffix("; Path=/; HttpOnly; Secure; SameSite=Lax"))
         .unwrap_or_else(|| panic!("unexpected Set-Cookie {c:?}"));
-    assert!(
-        is_secret_shaped(value),
-        "secret {value:?} is not 43 base64url chars"
-    );
+    assert!(is_secret_shaped(value), "secret {value:?} is not 43 base64url chars");
     assert_eq!(s.whoami(value).await.status(), 200);
 }
 
 #[tokio::test]
 async fn login_cookie_insecure_mode_unprefixed_without_secure() {
-    let s = TestServer::start_with(Options {
-        secure_cookies: false,
-        ..Options::default()
-    })
-    .await;
+    let s = TestServer::start_with(Options { secure_cookies: false, ..Options::default() }).await;
     s.register("alice").await;
     let res = s.try_login("alice", PASSWORD).await;
     assert_eq!(res.status(), 200);
@@ -232,22 +194,14 @@ async fn unprefixed_cookie_secure_mode_ignored() {
         .await
         .unwrap();
     assert_error(data, 401, "unauthorized").await;
-    assert_eq!(
-        s.whoami(&login.secret).await.status(),
-        200,
-        "the real cookie still works"
-    );
+    assert_eq!(s.whoami(&login.secret).await.status(), 200, "the real cookie still works");
 }
 
 // ------------------------------------------------------------------ expiry
 
 #[tokio::test]
 async fn session_idle_expiry_activity_extends_then_dies_100s_after() {
-    let s = TestServer::start_with(Options {
-        idle_ttl: 100,
-        ..Options::default()
-    })
-    .await;
+    let s = TestServer::start_with(Options { idle_ttl: 100, ..Options::default() }).await;
     s.register("alice").await;
     let used = s.login("alice", PASSWORD).await;
     let unused = s.login("alice", PASSWORD).await;
@@ -268,31 +222,17 @@ async fn session_idle_expiry_activity_extends_then_dies_100s_after() {
     // Dead stays dead, and the data endpoint agrees.
     assert_eq!(s.get_data(&used.secret).await.status(), 401);
     // The user can simply log in again.
-    assert_eq!(
-        s.whoami(&s.login("alice", PASSWORD).await.secret)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(s.whoami(&s.login("alice", PASSWORD).await.secret).await.status(), 200);
 }
 
 #[tokio::test]
 async fn session_absolute_expiry_despite_activity_dies_at_300() {
-    let s = TestServer::start_with(Options {
-        absolute_ttl: 300,
-        ..Options::default()
-    })
-    .await;
+    let s = TestServer::start_with(Options { absolute_ttl: 300, ..Options::default() }).await;
     let login = s.user_session("alice").await;
     assert_eq!(login.body["session"]["expires_at"], T0_PLUS_300);
     for step in 1..=5 {
         s.advance(50);
-        assert_eq!(
-            s.whoami(&login.secret).await.status(),
-            200,
-            "alive at +{}",
-            step * 50
-        );
+        assert_eq!(s.whoami(&login.secret).await.status(), 200, "alive at +{}", step * 50);
     }
     s.advance(49); // +299
     let me = body_of(s.whoami(&login.secret).await).await;
@@ -312,9 +252,7 @@ async fn session_get_body_shape_exact() {
     let res = s.whoami(&login.secret).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
-        res.headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap()),
+        res.headers().get("content-type").map(|v| v.to_str().unwrap()),
         Some("application/json")
     );
     let b: Value = res.json().await.unwrap();
@@ -323,26 +261,13 @@ async fn session_get_body_shape_exact() {
     assert_eq!(keys(&b["user"]), ["id", "scope", "username"]);
     assert_eq!(
         keys(&b["session"]),
-        [
-            "created_at",
-            "expires_at",
-            "id",
-            "idle_expires_at",
-            "last_seen_at"
-        ]
+        ["created_at", "expires_at", "id", "idle_expires_at", "last_seen_at"]
     );
     assert_eq!(b["user"]["id"], created["id"]);
     assert_eq!(b["user"]["username"], "alice");
     assert!(b["user"]["scope"].is_string(), "{b}");
-    for f in [
-        "created_at",
-        "last_seen_at",
-        "idle_expires_at",
-        "expires_at",
-    ] {
-        let t = b["session"][f]
-            .as_str()
-            .unwrap_or_else(|| panic!("{f} is not a string: {b}"));
+    for f in ["created_at", "last_seen_at", "idle_expires_at", "expires_at"] {
+        let t = b["session"][f].as_str().unwrap_or_else(|| panic!("{f} is not a string: {b}"));
         assert!(is_rfc3339_utc(t), "{f} = {t:?}");
     }
     assert_eq!(b["session"]["created_at"], T0);
@@ -351,19 +276,13 @@ async fn session_get_body_shape_exact() {
     assert_eq!(b["session"]["expires_at"], T0_PLUS_43200);
     assert_eq!(b["csrf_token"], login.csrf.as_str());
     assert!(!login.csrf.is_empty());
-    assert_ne!(
-        login.csrf, login.secret,
-        "CSRF token must not be the cookie secret"
-    );
+    assert_ne!(login.csrf, login.secret, "CSRF token must not be the cookie secret");
 
     let sid = b["session"]["id"].as_str().unwrap();
     assert!(!sid.is_empty());
     assert_ne!(sid, login.secret);
     assert!(!login.secret.contains(sid) && !sid.contains(&login.secret));
-    assert!(
-        !login.set_cookie.contains(sid),
-        "session id leaks into the cookie"
-    );
+    assert!(!login.set_cookie.contains(sid), "session id leaks into the cookie");
     // The login body names the same session.
     assert_eq!(login.body["session"]["id"], sid);
     assert_eq!(login.body["user"]["id"], created["id"]);
@@ -432,9 +351,7 @@ async fn session_responses_cache_control_no_store() {
     s.register("alice").await;
     let login = s.try_login("alice", PASSWORD).await;
     let cc = |r: &reqwest::Response| {
-        r.headers()
-            .get("cache-control")
-            .map(|v| v.to_str().unwrap().to_owned())
+        r.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned())
     };
     assert_eq!(login.status(), 200);
     assert_eq!(cc(&login).as_deref(), Some("no-store"), "login");
@@ -444,11 +361,7 @@ async fn session_responses_cache_control_no_store() {
     assert_eq!(cc(&me).as_deref(), Some("no-store"), "GET /v1/session");
     let data = s.get_data(&login.secret).await;
     assert_eq!(data.status(), 200);
-    assert_eq!(
-        cc(&data).as_deref(),
-        Some("no-store"),
-        "GET /v1/session/data"
-    );
+    assert_eq!(cc(&data).as_deref(), Some("no-store"), "GET /v1/session/data");
 }
 
 // ---------------------------------------------------------------- data bag
@@ -461,23 +374,12 @@ async fn session_data_initially_empty_put_replaces_get_returns() {
     assert_eq!(first, json!({}));
 
     let doc = json!({"theme": "dark", "cart": [1, 2, 3], "nested": {"a": null, "b": true}});
-    assert_eq!(
-        s.put_data(&login.secret, &login.csrf, &doc).await.status(),
-        204
-    );
+    assert_eq!(s.put_data(&login.secret, &login.csrf, &doc).await.status(), 204);
     assert_eq!(body_of(s.get_data(&login.secret).await).await, doc);
 
     // Replace, not merge.
-    assert_eq!(
-        s.put_data(&login.secret, &login.csrf, &json!({"only": 1}))
-            .await
-            .status(),
-        204
-    );
-    assert_eq!(
-        body_of(s.get_data(&login.secret).await).await,
-        json!({"only": 1})
-    );
+    assert_eq!(s.put_data(&login.secret, &login.csrf, &json!({"only": 1})).await.status(), 204);
+    assert_eq!(body_of(s.get_data(&login.secret).await).await, json!({"only": 1}));
 
     // Another session of the same user has its own bag.
     let other = s.login("alice", PASSWORD).await;
@@ -486,63 +388,32 @@ async fn session_data_initially_empty_put_replaces_get_returns() {
 
 #[tokio::test]
 async fn session_data_over_limit_413_and_unchanged() {
-    let s = TestServer::start_with(Options {
-        data_limit: 1024,
-        ..Options::default()
-    })
-    .await;
+    let s = TestServer::start_with(Options { data_limit: 1024, ..Options::default() }).await;
     let login = s.user_session("alice").await;
     // `{"k":"..."}` is 8 bytes plus the string: exactly 1024 bytes of JSON fits.
     let at_limit = json!({"k": "x".repeat(1016)});
     assert_eq!(serde_json::to_vec(&at_limit).unwrap().len(), 1024);
-    assert_eq!(
-        s.put_data(&login.secret, &login.csrf, &at_limit)
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(s.put_data(&login.secret, &login.csrf, &at_limit).await.status(), 204);
 
     let over = json!({"k": "x".repeat(1017)});
     let res = s.put_data(&login.secret, &login.csrf, &over).await;
     assert_error(res, 413, "payload_too_large").await;
     let big = json!({"k": "y".repeat(10_000)});
-    assert_error(
-        s.put_data(&login.secret, &login.csrf, &big).await,
-        413,
-        "payload_too_large",
-    )
-    .await;
-    assert_eq!(
-        body_of(s.get_data(&login.secret).await).await,
-        at_limit,
-        "data changed by a 413"
-    );
+    assert_error(s.put_data(&login.secret, &login.csrf, &big).await, 413, "payload_too_large")
+        .await;
+    assert_eq!(body_of(s.get_data(&login.secret).await).await, at_limit, "data changed by a 413");
 }
 
 #[tokio::test]
 async fn session_data_non_object_400() {
     let s = TestServer::start().await;
     let login = s.user_session("alice").await;
-    assert_eq!(
-        s.put_data(&login.secret, &login.csrf, &json!({"keep": 1}))
-            .await
-            .status(),
-        204
-    );
-    for bad in [
-        json!([1, 2]),
-        json!("a string"),
-        json!(42),
-        json!(null),
-        json!(true),
-    ] {
+    assert_eq!(s.put_data(&login.secret, &login.csrf, &json!({"keep": 1})).await.status(), 204);
+    for bad in [json!([1, 2]), json!("a string"), json!(42), json!(null), json!(true)] {
         let res = s.put_data(&login.secret, &login.csrf, &bad).await;
         assert_error(res, 400, "invalid_request").await;
     }
-    assert_eq!(
-        body_of(s.get_data(&login.secret).await).await,
-        json!({"keep": 1})
-    );
+    assert_eq!(body_of(s.get_data(&login.secret).await).await, json!({"keep": 1}));
 }
 
 // ---------------------------------------------------------- secrets at rest
@@ -566,12 +437,6 @@ async fn sqlite_file_after_login_holds_hash_not_secret() {
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     // Positive control: the files do hold this session (by its SHA-256).
     let hash = tessera_core::secret::Secret::from_presented(&login.secret).hash();
-    assert!(
-        contains(&hash.0),
-        "SHA-256 of the secret not found: wrong files inspected?"
-    );
-    assert!(
-        !contains(login.secret.as_bytes()),
-        "the cookie secret is stored in clear"
-    );
+    assert!(contains(&hash.0), "SHA-256 of the secret not found: wrong files inspected?");
+    assert!(!contains(login.secret.as_bytes()), "the cookie secret is stored in clear");
 }

@@ -4,10 +4,7 @@
 //! with an async expression that yields fresh, empty [`Stores`]; it expands to
 //! one `#[tokio::test]` per check so a failure names the rule it broke.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "a test suite: a panic is how a rule reports failure"
-)]
+#![allow(clippy::unwrap_used, reason = "a test suite: a panic is how a rule reports failure")]
 
 use std::sync::Arc;
 
@@ -45,10 +42,7 @@ pub fn session(user: &User, at: Timestamp) -> SessionRecord {
         csrf_token: Secret::generate(&OsEntropy),
         created_at: at,
         last_seen_at: at,
-        client: ClientInfo {
-            user_agent: Some("contract/1".into()),
-            ip: Some("192.0.2.1".into()),
-        },
+        client: ClientInfo { user_agent: Some("contract/1".into()), ip: Some("192.0.2.1".into()) },
     }
 }
 
@@ -61,23 +55,10 @@ async fn with_user(stores: &Stores, name: &str) -> User {
 /// Users round-trip every field; lookups by name are case-insensitive.
 pub async fn users_roundtrip(stores: Stores) {
     let u = with_user(&stores, "Alice").await;
-    assert_eq!(
-        stores.users.find_user(&u.id).await.unwrap(),
-        Some(u.clone())
-    );
-    let by_name = stores
-        .users
-        .find_user_by_name(&Username::parse("aLICE").unwrap())
-        .await;
+    assert_eq!(stores.users.find_user(&u.id).await.unwrap(), Some(u.clone()));
+    let by_name = stores.users.find_user_by_name(&Username::parse("aLICE").unwrap()).await;
     assert_eq!(by_name.unwrap(), Some(u.clone()));
-    assert_eq!(
-        stores
-            .users
-            .find_user(&UserId::generate(&OsEntropy))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(stores.users.find_user(&UserId::generate(&OsEntropy)).await.unwrap(), None);
     assert_eq!(stores.users.list_users().await.unwrap(), vec![u]);
 }
 
@@ -85,18 +66,9 @@ pub async fn users_roundtrip(stores: Stores) {
 pub async fn users_collisions_conflict(stores: Stores) {
     let u = with_user(&stores, "bob").await;
     let same_name = user("BOB");
-    assert!(matches!(
-        stores.users.insert_user(&same_name).await,
-        Err(StoreError::Conflict(_))
-    ));
-    let same_id = User {
-        username: Username::parse("carol").unwrap(),
-        ..u.clone()
-    };
-    assert!(matches!(
-        stores.users.insert_user(&same_id).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(stores.users.insert_user(&same_name).await, Err(StoreError::Conflict(_))));
+    let same_id = User { username: Username::parse("carol").unwrap(), ..u.clone() };
+    assert!(matches!(stores.users.insert_user(&same_id).await, Err(StoreError::Conflict(_))));
     assert_eq!(stores.users.list_users().await.unwrap().len(), 1);
 }
 
@@ -120,30 +92,13 @@ pub async fn sessions_roundtrip(stores: Stores) {
     let s = session(&u, T0);
     stores.sessions.insert_session(&s).await.unwrap();
     assert_eq!(
-        stores
-            .sessions
-            .find_session_by_secret(&s.secret_hash)
-            .await
-            .unwrap(),
+        stores.sessions.find_session_by_secret(&s.secret_hash).await.unwrap(),
         Some(s.clone())
     );
     let other = Secret::generate(&OsEntropy).hash();
-    assert_eq!(
-        stores
-            .sessions
-            .find_session_by_secret(&other)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        stores.sessions.session_data(&s.id).await.unwrap(),
-        Some(SessionData::new())
-    );
-    assert_eq!(
-        stores.sessions.list_user_sessions(&u.id).await.unwrap(),
-        vec![s]
-    );
+    assert_eq!(stores.sessions.find_session_by_secret(&other).await.unwrap(), None);
+    assert_eq!(stores.sessions.session_data(&s.id).await.unwrap(), Some(SessionData::new()));
+    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap(), vec![s]);
 }
 
 /// A second session with the same id or the same secret hash is refused.
@@ -151,29 +106,12 @@ pub async fn sessions_collisions_conflict(stores: Stores) {
     let u = with_user(&stores, "frank").await;
     let s = session(&u, T0);
     stores.sessions.insert_session(&s).await.unwrap();
-    let same_id = SessionRecord {
-        secret_hash: Secret::generate(&OsEntropy).hash(),
-        ..s.clone()
-    };
-    let same_secret = SessionRecord {
-        id: SessionId::generate(&OsEntropy),
-        ..s.clone()
-    };
+    let same_id = SessionRecord { secret_hash: Secret::generate(&OsEntropy).hash(), ..s.clone() };
+    let same_secret = SessionRecord { id: SessionId::generate(&OsEntropy), ..s.clone() };
     for dup in [same_id, same_secret] {
-        assert!(matches!(
-            stores.sessions.insert_session(&dup).await,
-            Err(StoreError::Conflict(_))
-        ));
+        assert!(matches!(stores.sessions.insert_session(&dup).await, Err(StoreError::Conflict(_))));
     }
-    assert_eq!(
-        stores
-            .sessions
-            .list_user_sessions(&u.id)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap().len(), 1);
 }
 
 /// After a delete, late touches and data writes report `false` and the
@@ -184,29 +122,10 @@ pub async fn sessions_no_resurrection_after_delete(stores: Stores) {
     stores.sessions.insert_session(&s).await.unwrap();
     assert!(stores.sessions.delete_session(&s.id).await.unwrap());
     assert!(!stores.sessions.delete_session(&s.id).await.unwrap());
-    assert!(
-        !stores
-            .sessions
-            .touch_session(&s.id, T0.plus(Duration::seconds(5)))
-            .await
-            .unwrap()
-    );
+    assert!(!stores.sessions.touch_session(&s.id, T0.plus(Duration::seconds(5))).await.unwrap());
     let data: SessionData = serde_json::from_value(json!({"cart": 3})).unwrap();
-    assert!(
-        !stores
-            .sessions
-            .set_session_data(&s.id, &data)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        stores
-            .sessions
-            .find_session_by_secret(&s.secret_hash)
-            .await
-            .unwrap(),
-        None
-    );
+    assert!(!stores.sessions.set_session_data(&s.id, &data).await.unwrap());
+    assert_eq!(stores.sessions.find_session_by_secret(&s.secret_hash).await.unwrap(), None);
     assert_eq!(stores.sessions.session_data(&s.id).await.unwrap(), None);
 }
 
@@ -218,25 +137,11 @@ pub async fn sessions_data_and_touch(stores: Stores) {
     let data: SessionData =
         serde_json::from_value(json!({"theme": "dark", "n": [1, 2.5, null], "ü": {"x": true}}))
             .unwrap();
-    assert!(
-        stores
-            .sessions
-            .set_session_data(&s.id, &data)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        stores.sessions.session_data(&s.id).await.unwrap(),
-        Some(data)
-    );
+    assert!(stores.sessions.set_session_data(&s.id, &data).await.unwrap());
+    assert_eq!(stores.sessions.session_data(&s.id).await.unwrap(), Some(data));
     let later = T0.plus(Duration::seconds(90));
     assert!(stores.sessions.touch_session(&s.id, later).await.unwrap());
-    let got = stores
-        .sessions
-        .find_session_by_secret(&s.secret_hash)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = stores.sessions.find_session_by_secret(&s.secret_hash).await.unwrap().unwrap();
     assert_eq!(got.last_seen_at, later);
 }
 
@@ -251,21 +156,13 @@ pub async fn sessions_purge_expired(stores: Stores) {
         stores.sessions.insert_session(s).await.unwrap();
     }
     let busy_at = T0.plus(Duration::seconds(450));
-    stores
-        .sessions
-        .touch_session(&old_but_active.id, busy_at)
-        .await
-        .unwrap();
+    stores.sessions.touch_session(&old_but_active.id, busy_at).await.unwrap();
     // idle cutoff T0+100: `idle` goes; absolute cutoff T0+1: `old_but_active` goes.
-    let n = stores.sessions.purge_sessions(
-        T0.plus(Duration::seconds(100)),
-        T0.plus(Duration::seconds(1)),
-    );
+    let n = stores
+        .sessions
+        .purge_sessions(T0.plus(Duration::seconds(100)), T0.plus(Duration::seconds(1)));
     assert_eq!(n.await.unwrap(), 2);
-    assert_eq!(
-        stores.sessions.list_user_sessions(&u.id).await.unwrap(),
-        vec![fresh]
-    );
+    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap(), vec![fresh]);
 }
 
 /// Deleting a user's sessions spares the kept one and other users'.
@@ -278,35 +175,10 @@ pub async fn sessions_delete_for_user_keeps_one(stores: Stores) {
     for s in [&keep, &s2, &theirs] {
         stores.sessions.insert_session(s).await.unwrap();
     }
-    assert_eq!(
-        stores
-            .sessions
-            .delete_user_sessions(&u.id, Some(&keep.id))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        stores.sessions.list_user_sessions(&u.id).await.unwrap(),
-        vec![keep]
-    );
-    assert_eq!(
-        stores
-            .sessions
-            .delete_user_sessions(&u.id, None)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        stores
-            .sessions
-            .list_user_sessions(&v.id)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(stores.sessions.delete_user_sessions(&u.id, Some(&keep.id)).await.unwrap(), 1);
+    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap(), vec![keep]);
+    assert_eq!(stores.sessions.delete_user_sessions(&u.id, None).await.unwrap(), 1);
+    assert_eq!(stores.sessions.list_user_sessions(&v.id).await.unwrap().len(), 1);
 }
 
 /// Many concurrent writers: every insert lands once, concurrent touches and
@@ -320,11 +192,7 @@ pub async fn concurrent_writers(stores: Stores) {
         tasks.push(tokio::spawn(async move {
             let s = session(&u, T0);
             stores.sessions.insert_session(&s).await.unwrap();
-            stores
-                .sessions
-                .touch_session(&s.id, T0.plus(Duration::seconds(i)))
-                .await
-                .unwrap();
+            stores.sessions.touch_session(&s.id, T0.plus(Duration::seconds(i))).await.unwrap();
             if i % 2 == 0 {
                 assert!(stores.sessions.delete_session(&s.id).await.unwrap());
             }
@@ -344,15 +212,7 @@ pub async fn concurrent_writers(stores: Stores) {
         winners += usize::from(r.await.unwrap());
     }
     assert_eq!(winners, 1);
-    assert_eq!(
-        stores
-            .sessions
-            .list_user_sessions(&u.id)
-            .await
-            .unwrap()
-            .len(),
-        16
-    );
+    assert_eq!(stores.sessions.list_user_sessions(&u.id).await.unwrap().len(), 16);
 }
 
 /// The revision moves on every session delete and user update, so caches in
@@ -370,39 +230,17 @@ pub async fn revision_moves_on_revocations(stores: Stores) {
     };
     stores.sessions.delete_session(&s1.id).await.unwrap();
     moved(stores.sessions.revision().await.unwrap(), "delete_session");
-    stores
-        .sessions
-        .delete_user_sessions(&u.id, None)
-        .await
-        .unwrap();
-    moved(
-        stores.sessions.revision().await.unwrap(),
-        "delete_user_sessions",
-    );
+    stores.sessions.delete_user_sessions(&u.id, None).await.unwrap();
+    moved(stores.sessions.revision().await.unwrap(), "delete_user_sessions");
     stores.users.set_disabled(&u.id, true).await.unwrap();
     moved(stores.sessions.revision().await.unwrap(), "set_disabled");
     let h = PasswordHash::from_phc("$argon2id$x".into());
     stores.users.set_password_hash(&u.id, &h).await.unwrap();
-    moved(
-        stores.sessions.revision().await.unwrap(),
-        "set_password_hash",
-    );
-    stores
-        .sessions
-        .insert_session(&session(&u, T0))
-        .await
-        .unwrap();
+    moved(stores.sessions.revision().await.unwrap(), "set_password_hash");
+    stores.sessions.insert_session(&session(&u, T0)).await.unwrap();
     let before_purge = stores.sessions.revision().await.unwrap();
-    stores
-        .sessions
-        .purge_sessions(T0.plus(Duration::seconds(1)), T0)
-        .await
-        .unwrap();
-    assert_ne!(
-        stores.sessions.revision().await.unwrap(),
-        before_purge,
-        "purge"
-    );
+    stores.sessions.purge_sessions(T0.plus(Duration::seconds(1)), T0).await.unwrap();
+    assert_ne!(stores.sessions.revision().await.unwrap(), before_purge, "purge");
 }
 
 /// A token-mode family for `user`, created at `at`, living 1000 s.
@@ -416,10 +254,7 @@ pub fn family(user: &User, at: Timestamp) -> RefreshFamily {
         created_at: at,
         expires_at: at.plus(Duration::seconds(1000)),
         last_used_at: at,
-        client: ClientInfo {
-            user_agent: Some("cli/2".into()),
-            ip: Some("198.51.100.7".into()),
-        },
+        client: ClientInfo { user_agent: Some("cli/2".into()), ip: Some("198.51.100.7".into()) },
         revoked_at: None,
     }
 }
@@ -435,37 +270,19 @@ pub async fn refresh_rotation_consumes_once(stores: Stores) {
     let f = family(&u, T0);
     let (t1, t2, t3) = (token(), token(), token());
     stores.refresh.insert_family(&f, &t1).await.unwrap();
-    assert_eq!(
-        stores.refresh.find_family(&f.id).await.unwrap(),
-        Some(f.clone())
-    );
-    assert_eq!(
-        stores.refresh.find_family_by_token(&t1).await.unwrap(),
-        Some(f.clone())
-    );
+    assert_eq!(stores.refresh.find_family(&f.id).await.unwrap(), Some(f.clone()));
+    assert_eq!(stores.refresh.find_family_by_token(&t1).await.unwrap(), Some(f.clone()));
 
     let at = T0.plus(Duration::seconds(10));
     let Rotation::Rotated(after) = stores.refresh.rotate_refresh(&t1, &t2, at).await.unwrap()
     else {
         panic!("first rotation must succeed");
     };
-    assert_eq!(
-        after,
-        RefreshFamily {
-            last_used_at: at,
-            ..f.clone()
-        }
-    );
-    let again = stores
-        .refresh
-        .rotate_refresh(&t1, &t3, at.plus(Duration::seconds(5)))
-        .await;
+    assert_eq!(after, RefreshFamily { last_used_at: at, ..f.clone() });
+    let again = stores.refresh.rotate_refresh(&t1, &t3, at.plus(Duration::seconds(5))).await;
     assert_eq!(
         again.unwrap(),
-        Rotation::AlreadyConsumed {
-            family: after.clone(),
-            consumed_at: at
-        },
+        Rotation::AlreadyConsumed { family: after.clone(), consumed_at: at },
         "reuse is reported with the first consumption time"
     );
     assert_eq!(
@@ -473,20 +290,13 @@ pub async fn refresh_rotation_consumes_once(stores: Stores) {
         None,
         "no successor on reuse"
     );
-    assert_eq!(
-        stores.refresh.find_family_by_token(&t2).await.unwrap(),
-        Some(after)
-    );
+    assert_eq!(stores.refresh.find_family_by_token(&t2).await.unwrap(), Some(after));
     assert!(matches!(
         stores.refresh.rotate_refresh(&t2, &t3, at).await.unwrap(),
         Rotation::Rotated(_)
     ));
     assert_eq!(
-        stores
-            .refresh
-            .rotate_refresh(&token(), &token(), at)
-            .await
-            .unwrap(),
+        stores.refresh.rotate_refresh(&token(), &token(), at).await.unwrap(),
         Rotation::Unknown
     );
 }
@@ -504,11 +314,7 @@ pub async fn refresh_concurrent_rotation_one_winner(stores: Stores) {
             let stores = Arc::clone(&stores);
             let successor = token();
             tokio::spawn(async move {
-                let r = stores
-                    .refresh
-                    .rotate_refresh(&first, &successor, T0)
-                    .await
-                    .unwrap();
+                let r = stores.refresh.rotate_refresh(&first, &successor, T0).await.unwrap();
                 (r, successor)
             })
         })
@@ -518,27 +324,13 @@ pub async fn refresh_concurrent_rotation_one_winner(stores: Stores) {
         match r.await.unwrap() {
             (Rotation::Rotated(_), successor) => winners.push(successor),
             (Rotation::AlreadyConsumed { .. }, successor) => {
-                assert_eq!(
-                    stores
-                        .refresh
-                        .find_family_by_token(&successor)
-                        .await
-                        .unwrap(),
-                    None
-                );
+                assert_eq!(stores.refresh.find_family_by_token(&successor).await.unwrap(), None);
             }
             (Rotation::Unknown, _) => panic!("a known token reported unknown"),
         }
     }
     assert_eq!(winners.len(), 1, "exactly one live successor");
-    assert!(
-        stores
-            .refresh
-            .find_family_by_token(&winners[0])
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(stores.refresh.find_family_by_token(&winners[0]).await.unwrap().is_some());
 }
 
 /// Collisions of family id or token hash are refused.
@@ -551,10 +343,7 @@ pub async fn refresh_collisions_conflict(stores: Stores) {
     assert!(matches!(same_id, Err(StoreError::Conflict(_))));
     let same_token = stores.refresh.insert_family(&family(&u, T0), &t).await;
     assert!(matches!(same_token, Err(StoreError::Conflict(_))));
-    assert_eq!(
-        stores.refresh.list_user_families(&u.id).await.unwrap(),
-        vec![f]
-    );
+    assert_eq!(stores.refresh.list_user_families(&u.id).await.unwrap(), vec![f]);
 }
 
 /// Revocation is one-way and keeps its first time; per-user revocation
@@ -562,54 +351,23 @@ pub async fn refresh_collisions_conflict(stores: Stores) {
 pub async fn refresh_revocation(stores: Stores) {
     let u = with_user(&stores, "trent").await;
     let v = with_user(&stores, "victor").await;
-    let (a, b, c, theirs) = (
-        family(&u, T0),
-        family(&u, T0),
-        family(&u, T0),
-        family(&v, T0),
-    );
+    let (a, b, c, theirs) = (family(&u, T0), family(&u, T0), family(&u, T0), family(&v, T0));
     for f in [&a, &b, &c, &theirs] {
         stores.refresh.insert_family(f, &token()).await.unwrap();
     }
     let rev = stores.sessions.revision().await.unwrap();
     let t1 = T0.plus(Duration::seconds(1));
     assert!(stores.refresh.revoke_family(&a.id, t1).await.unwrap());
-    assert_ne!(
-        stores.sessions.revision().await.unwrap(),
-        rev,
-        "revision moves on revoke"
-    );
-    assert!(
-        !stores
-            .refresh
-            .revoke_family(&a.id, T0.plus(Duration::seconds(9)))
-            .await
-            .unwrap()
-    );
+    assert_ne!(stores.sessions.revision().await.unwrap(), rev, "revision moves on revoke");
+    assert!(!stores.refresh.revoke_family(&a.id, T0.plus(Duration::seconds(9))).await.unwrap());
     let got = stores.refresh.find_family(&a.id).await.unwrap().unwrap();
     assert_eq!(got.revoked_at, Some(t1));
     assert!(!got.is_live_at(t1));
-    let n = stores
-        .refresh
-        .revoke_user_families(&u.id, Some(&b.id), t1)
-        .await
-        .unwrap();
-    assert_eq!(n, 1, "only c: a was already revoked, b is kept");
-    assert_eq!(
-        stores.refresh.list_user_families(&u.id).await.unwrap(),
-        vec![b]
-    );
-    assert_eq!(
-        stores.refresh.list_user_families(&v.id).await.unwrap(),
-        vec![theirs]
-    );
-    assert!(
-        !stores
-            .refresh
-            .revoke_family(&FamilyId::generate(&OsEntropy), t1)
-            .await
-            .unwrap()
-    );
+    let ids = stores.refresh.revoke_user_families(&u.id, Some(&b.id), t1).await.unwrap();
+    assert_eq!(ids, vec![c.id], "only c: a was already revoked, b is kept");
+    assert_eq!(stores.refresh.list_user_families(&u.id).await.unwrap(), vec![b]);
+    assert_eq!(stores.refresh.list_user_families(&v.id).await.unwrap(), vec![theirs]);
+    assert!(!stores.refresh.revoke_family(&FamilyId::generate(&OsEntropy), t1).await.unwrap());
 }
 
 /// Purge removes families past their absolute lifetime, with their tokens.
@@ -619,44 +377,19 @@ pub async fn refresh_purge_expired(stores: Stores) {
     let young = family(&u, T0.plus(Duration::seconds(500)));
     let (t_old, t_young) = (token(), token());
     stores.refresh.insert_family(&old, &t_old).await.unwrap();
-    stores
-        .refresh
-        .insert_family(&young, &t_young)
-        .await
-        .unwrap();
+    stores.refresh.insert_family(&young, &t_young).await.unwrap();
     // old expires at T0+1000, young at T0+1500.
-    assert_eq!(
-        stores
-            .refresh
-            .purge_families(T0.plus(Duration::seconds(1001)))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        stores.refresh.find_family_by_token(&t_old).await.unwrap(),
-        None
-    );
-    let r = stores
-        .refresh
-        .rotate_refresh(&t_old, &token(), T0)
-        .await
-        .unwrap();
+    assert_eq!(stores.refresh.purge_families(T0.plus(Duration::seconds(1001))).await.unwrap(), 1);
+    assert_eq!(stores.refresh.find_family_by_token(&t_old).await.unwrap(), None);
+    let r = stores.refresh.rotate_refresh(&t_old, &token(), T0).await.unwrap();
     assert_eq!(r, Rotation::Unknown);
-    assert_eq!(
-        stores.refresh.find_family_by_token(&t_young).await.unwrap(),
-        Some(young)
-    );
+    assert_eq!(stores.refresh.find_family_by_token(&t_young).await.unwrap(), Some(young));
 }
 
 /// Clients round-trip (public and confidential); ids are unique.
 pub async fn clients_roundtrip_and_conflict(stores: Stores) {
-    let public = Client {
-        id: "spa".into(),
-        secret_hash: None,
-        scope: String::new(),
-        created_at: T0,
-    };
+    let public =
+        Client { id: "spa".into(), secret_hash: None, scope: String::new(), created_at: T0 };
     let confidential = Client {
         id: "billing".into(),
         secret_hash: Some(token()),
@@ -666,17 +399,11 @@ pub async fn clients_roundtrip_and_conflict(stores: Stores) {
     for c in [&public, &confidential] {
         stores.clients.insert_client(c).await.unwrap();
     }
-    assert_eq!(
-        stores.clients.find_client("billing").await.unwrap(),
-        Some(confidential.clone())
-    );
+    assert_eq!(stores.clients.find_client("billing").await.unwrap(), Some(confidential.clone()));
     assert_eq!(stores.clients.find_client("nope").await.unwrap(), None);
     let dup = stores.clients.insert_client(&public).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))));
-    assert_eq!(
-        stores.clients.list_clients().await.unwrap(),
-        vec![public, confidential]
-    );
+    assert_eq!(stores.clients.list_clients().await.unwrap(), vec![public, confidential]);
 }
 
 /// A stored key for the key-ring rules.
@@ -695,58 +422,27 @@ pub fn key(kid: &str, state: KeyState, at: Timestamp) -> StoredKey {
 
 /// The key ring starts once, rotates by compare-and-set, and prunes.
 pub async fn keys_initialise_rotate_prune(stores: Stores) {
-    let (k1, k2) = (
-        key("k1", KeyState::Current, T0),
-        key("k2", KeyState::Next, T0),
-    );
+    let (k1, k2) = (key("k1", KeyState::Current, T0), key("k2", KeyState::Next, T0));
     assert!(stores.keys.insert_initial_keys(&k1, &k2).await.unwrap());
-    let (x, y) = (
-        key("x", KeyState::Current, T0),
-        key("y", KeyState::Next, T0),
-    );
-    assert!(
-        !stores.keys.insert_initial_keys(&x, &y).await.unwrap(),
-        "only once"
-    );
-    assert_eq!(
-        stores.keys.list_keys().await.unwrap(),
-        vec![k1.clone(), k2.clone()]
-    );
+    let (x, y) = (key("x", KeyState::Current, T0), key("y", KeyState::Next, T0));
+    assert!(!stores.keys.insert_initial_keys(&x, &y).await.unwrap(), "only once");
+    assert_eq!(stores.keys.list_keys().await.unwrap(), vec![k1.clone(), k2.clone()]);
 
     let t1 = T0.plus(Duration::seconds(100));
     let k3 = key("k3", KeyState::Next, t1);
     let rev = stores.sessions.revision().await.unwrap();
     assert!(stores.keys.rotate_keys("k1", &k3, t1).await.unwrap());
-    assert_ne!(
-        stores.sessions.revision().await.unwrap(),
-        rev,
-        "rotation is seen elsewhere"
-    );
-    assert!(
-        !stores
-            .keys
-            .rotate_keys("k1", &key("k4", KeyState::Next, t1), t1)
-            .await
-            .unwrap()
-    );
+    assert_ne!(stores.sessions.revision().await.unwrap(), rev, "rotation is seen elsewhere");
+    assert!(!stores.keys.rotate_keys("k1", &key("k4", KeyState::Next, t1), t1).await.unwrap());
     let keys = stores.keys.list_keys().await.unwrap();
     let state = |kid: &str| keys.iter().find(|k| k.kid == kid).map(|k| k.state);
     assert_eq!(
         (state("k1"), state("k2"), state("k3"), state("k4")),
-        (
-            Some(KeyState::Retired),
-            Some(KeyState::Current),
-            Some(KeyState::Next),
-            None
-        )
+        (Some(KeyState::Retired), Some(KeyState::Current), Some(KeyState::Next), None)
     );
     let k2_now = keys.iter().find(|k| k.kid == "k2").unwrap();
     assert_eq!(k2_now.activated_at, Some(t1));
-    assert_eq!(
-        stores.keys.delete_retired_keys(t1).await.unwrap(),
-        0,
-        "retired at t1, not before"
-    );
+    assert_eq!(stores.keys.delete_retired_keys(t1).await.unwrap(), 0, "retired at t1, not before");
     let after = t1.plus(Duration::seconds(1));
     assert_eq!(stores.keys.delete_retired_keys(after).await.unwrap(), 1);
     assert_eq!(stores.keys.list_keys().await.unwrap().len(), 2);
@@ -754,10 +450,7 @@ pub async fn keys_initialise_rotate_prune(stores: Stores) {
 
 /// Two concurrent rotations from the same current key: exactly one happens.
 pub async fn keys_concurrent_rotation_one_winner(stores: Stores) {
-    let (k1, k2) = (
-        key("k1", KeyState::Current, T0),
-        key("k2", KeyState::Next, T0),
-    );
+    let (k1, k2) = (key("k1", KeyState::Current, T0), key("k2", KeyState::Next, T0));
     stores.keys.insert_initial_keys(&k1, &k2).await.unwrap();
     let stores = Arc::new(stores);
     let racers: Vec<_> = (0..6)
@@ -776,10 +469,7 @@ pub async fn keys_concurrent_rotation_one_winner(stores: Stores) {
     assert_eq!(wins, 1);
     let keys = stores.keys.list_keys().await.unwrap();
     assert_eq!(keys.len(), 3);
-    assert_eq!(
-        keys.iter().filter(|k| k.state == KeyState::Current).count(),
-        1
-    );
+    assert_eq!(keys.iter().filter(|k| k.state == KeyState::Current).count(), 1);
     assert_eq!(keys.iter().filter(|k| k.state == KeyState::Next).count(), 1);
 }
 
@@ -789,27 +479,11 @@ pub async fn revocations_load_and_purge(stores: Stores) {
     let u = with_user(&stores, "xavier").await;
     let f = family(&u, T0);
     stores.refresh.insert_family(&f, &token()).await.unwrap();
-    stores
-        .refresh
-        .revoke_family(&f.id, T0.plus(Duration::seconds(5)))
-        .await
-        .unwrap();
+    stores.refresh.revoke_family(&f.id, T0.plus(Duration::seconds(5))).await.unwrap();
     let exp = T0.plus(Duration::seconds(900));
-    stores
-        .revocations
-        .revoke_access_token("jti-1", exp)
-        .await
-        .unwrap();
-    stores
-        .revocations
-        .revoke_access_token("jti-1", T0)
-        .await
-        .unwrap(); // keeps the later
-    stores
-        .revocations
-        .revoke_access_token("jti-old", T0)
-        .await
-        .unwrap();
+    stores.revocations.revoke_access_token("jti-1", exp).await.unwrap();
+    stores.revocations.revoke_access_token("jti-1", T0).await.unwrap(); // keeps the later
+    stores.revocations.revoke_access_token("jti-old", T0).await.unwrap();
     let rev = stores.sessions.revision().await.unwrap();
     assert!(
         stores
@@ -818,50 +492,23 @@ pub async fn revocations_load_and_purge(stores: Stores) {
             .await
             .unwrap()
     );
-    assert_ne!(
-        stores.sessions.revision().await.unwrap(),
-        rev,
-        "not-before is seen elsewhere"
-    );
-    assert!(
-        stores
-            .revocations
-            .raise_tokens_not_before(&u.id, T0)
-            .await
-            .unwrap(),
-        "never lowers"
-    );
+    assert_ne!(stores.sessions.revision().await.unwrap(), rev, "not-before is seen elsewhere");
+    assert!(stores.revocations.raise_tokens_not_before(&u.id, T0).await.unwrap(), "never lowers");
     let ghost = UserId::generate(&OsEntropy);
-    assert!(
-        !stores
-            .revocations
-            .raise_tokens_not_before(&ghost, T0)
-            .await
-            .unwrap()
-    );
+    assert!(!stores.revocations.raise_tokens_not_before(&ghost, T0).await.unwrap());
 
     let now = T0.plus(Duration::seconds(1));
-    let set = stores
-        .revocations
-        .load_revocations(now, T0, T0)
-        .await
-        .unwrap();
+    let set = stores.revocations.load_revocations(now, T0, T0).await.unwrap();
     assert_eq!(set.tokens, vec![("jti-1".to_owned(), exp)]);
     assert_eq!(set.families, vec![f.id]);
     assert_eq!(set.not_before, vec![(u.id, T0.plus(Duration::seconds(7)))]);
     let later = T0.plus(Duration::seconds(6));
-    let narrow = stores
-        .revocations
-        .load_revocations(now, later, T0.plus(Duration::seconds(8)))
-        .await;
+    let narrow =
+        stores.revocations.load_revocations(now, later, T0.plus(Duration::seconds(8))).await;
     let narrow = narrow.unwrap();
     assert!(narrow.families.is_empty() && narrow.not_before.is_empty());
 
-    assert_eq!(
-        stores.revocations.purge_revocations(now).await.unwrap(),
-        1,
-        "jti-old only"
-    );
+    assert_eq!(stores.revocations.purge_revocations(now).await.unwrap(), 1, "jti-old only");
 }
 
 /// Expands to one test per contract rule. `$make` is an async expression

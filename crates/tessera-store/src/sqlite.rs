@@ -25,7 +25,7 @@ use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, RefreshStore, R
 use tessera_core::revocation::{RevocationSet, RevocationStore};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
-use tessera_core::signing_key::{KeyState, KeyStore, StoredKey};
+use tessera_core::signing_key::{KeyStore, StoredKey, parse_state, state_name};
 use tessera_core::store::{SessionData, SessionStore, StoreError, UserStore};
 use tessera_core::user::{User, UserId, Username};
 
@@ -58,10 +58,7 @@ impl SqliteStore {
 
     /// Runs a write; returns how many rows it changed.
     async fn changed(&self, q: SqliteQuery<'_>) -> Result<u64, StoreError> {
-        Ok(q.execute(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .rows_affected())
+        Ok(q.execute(&self.pool).await.map_err(unavailable)?.rows_affected())
     }
 
     /// Closes every connection (graceful shutdown).
@@ -114,11 +111,7 @@ fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
 
 fn family_from_row(row: &SqliteRow) -> Result<RefreshFamily, StoreError> {
     let text = |c: &str| row.try_get::<String, _>(c).map_err(unavailable);
-    let time = |c: &str| {
-        row.try_get::<i64, _>(c)
-            .map(Timestamp::from_unix)
-            .map_err(unavailable)
-    };
+    let time = |c: &str| row.try_get::<i64, _>(c).map(Timestamp::from_unix).map_err(unavailable);
     Ok(RefreshFamily {
         id: FamilyId::parse(&text("id")?).ok_or_else(|| corrupt("family id"))?,
         user_id: UserId::parse(&text("user_id")?).ok_or_else(|| corrupt("user id"))?,
@@ -168,26 +161,14 @@ impl UserStore for SqliteStore {
 
     async fn find_user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?");
-        let row = query(&sql)
-            .bind(username.key())
-            .fetch_optional(&self.pool)
-            .await;
-        row.map_err(unavailable)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        let row = query(&sql).bind(username.key()).fetch_optional(&self.pool).await;
+        row.map_err(unavailable)?.as_ref().map(user_from_row).transpose()
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
-        let row = query(&sql)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await;
-        row.map_err(unavailable)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        let row = query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await;
+        row.map_err(unavailable)?.as_ref().map(user_from_row).transpose()
     }
 
     async fn set_password_hash(
@@ -210,10 +191,7 @@ impl UserStore for SqliteStore {
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, username_key");
-        let rows = query(&sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let rows = query(&sql).fetch_all(&self.pool).await.map_err(unavailable)?;
         rows.iter().map(user_from_row).collect()
     }
 
@@ -253,14 +231,8 @@ impl SessionStore for SqliteStore {
         hash: &SecretHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE secret_hash = ?");
-        let row = query(&sql)
-            .bind(&hash.0[..])
-            .fetch_optional(&self.pool)
-            .await;
-        row.map_err(unavailable)?
-            .as_ref()
-            .map(session_from_row)
-            .transpose()
+        let row = query(&sql).bind(&hash.0[..]).fetch_optional(&self.pool).await;
+        row.map_err(unavailable)?.as_ref().map(session_from_row).transpose()
     }
 
     async fn touch_session(
@@ -283,9 +255,7 @@ impl SessionStore for SqliteStore {
             .map_err(unavailable)?;
         let Some(row) = row else { return Ok(None) };
         let text: String = row.try_get("data").map_err(unavailable)?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|_| corrupt("session data"))
+        serde_json::from_str(&text).map(Some).map_err(|_| corrupt("session data"))
     }
 
     async fn set_session_data(
@@ -294,9 +264,7 @@ impl SessionStore for SqliteStore {
         data: &SessionData,
     ) -> Result<bool, StoreError> {
         let text = serde_json::to_string(data).map_err(|_| corrupt("session data"))?;
-        let q = query("UPDATE sessions SET data = ? WHERE id = ?")
-            .bind(text)
-            .bind(id.to_string());
+        let q = query("UPDATE sessions SET data = ? WHERE id = ?").bind(text).bind(id.to_string());
         Ok(self.changed(q).await? == 1)
     }
 
@@ -320,14 +288,8 @@ impl SessionStore for SqliteStore {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ? ORDER BY created_at, id"
         );
-        let rows = query(&sql)
-            .bind(user.to_string())
-            .fetch_all(&self.pool)
-            .await;
-        rows.map_err(unavailable)?
-            .iter()
-            .map(session_from_row)
-            .collect()
+        let rows = query(&sql).bind(user.to_string()).fetch_all(&self.pool).await;
+        rows.map_err(unavailable)?.iter().map(session_from_row).collect()
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
@@ -424,11 +386,7 @@ impl RefreshStore for SqliteStore {
             "UPDATE refresh_families SET last_used_at = max(last_used_at, ?) WHERE id = ?
              RETURNING {FAMILY_COLUMNS}"
         );
-        let row = query(&sql)
-            .bind(now.unix())
-            .bind(&family_id)
-            .fetch_one(&mut *tx)
-            .await;
+        let row = query(&sql).bind(now.unix()).bind(&family_id).fetch_one(&mut *tx).await;
         let family = family_from_row(&row.map_err(unavailable)?)?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Rotation::Rotated(family))
@@ -442,26 +400,14 @@ impl RefreshStore for SqliteStore {
             "SELECT {FAMILY_COLUMNS} FROM refresh_families
              WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = ?)"
         );
-        let row = query(&sql)
-            .bind(&token.0[..])
-            .fetch_optional(&self.pool)
-            .await;
-        row.map_err(unavailable)?
-            .as_ref()
-            .map(family_from_row)
-            .transpose()
+        let row = query(&sql).bind(&token.0[..]).fetch_optional(&self.pool).await;
+        row.map_err(unavailable)?.as_ref().map(family_from_row).transpose()
     }
 
     async fn find_family(&self, id: &FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
         let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = ?");
-        let row = query(&sql)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await;
-        row.map_err(unavailable)?
-            .as_ref()
-            .map(family_from_row)
-            .transpose()
+        let row = query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await;
+        row.map_err(unavailable)?.as_ref().map(family_from_row).transpose()
     }
 
     async fn revoke_family(&self, id: &FamilyId, at: Timestamp) -> Result<bool, StoreError> {
@@ -477,15 +423,23 @@ impl RefreshStore for SqliteStore {
         user: &UserId,
         keep: Option<&FamilyId>,
         at: Timestamp,
-    ) -> Result<u64, StoreError> {
-        let q = query(
+    ) -> Result<Vec<FamilyId>, StoreError> {
+        let rows = query(
             "UPDATE refresh_families SET revoked_at = ?
-             WHERE user_id = ? AND id IS NOT ? AND revoked_at IS NULL",
+             WHERE user_id = ? AND id IS NOT ? AND revoked_at IS NULL RETURNING id",
         )
         .bind(at.unix())
         .bind(user.to_string())
-        .bind(keep.map(ToString::to_string));
-        self.changed(q).await
+        .bind(keep.map(ToString::to_string))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id").map_err(unavailable)?;
+                FamilyId::parse(&id).ok_or_else(|| corrupt("family id"))
+            })
+            .collect()
     }
 
     async fn list_user_families(&self, user: &UserId) -> Result<Vec<RefreshFamily>, StoreError> {
@@ -493,14 +447,8 @@ impl RefreshStore for SqliteStore {
             "SELECT {FAMILY_COLUMNS} FROM refresh_families
              WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id"
         );
-        let rows = query(&sql)
-            .bind(user.to_string())
-            .fetch_all(&self.pool)
-            .await;
-        rows.map_err(unavailable)?
-            .iter()
-            .map(family_from_row)
-            .collect()
+        let rows = query(&sql).bind(user.to_string()).fetch_all(&self.pool).await;
+        rows.map_err(unavailable)?.iter().map(family_from_row).collect()
     }
 
     async fn purge_families(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
@@ -522,20 +470,14 @@ impl SqliteStore {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let row = query(&sql)
-            .bind(&presented.0[..])
-            .fetch_optional(&self.pool)
-            .await;
+        let row = query(&sql).bind(&presented.0[..]).fetch_optional(&self.pool).await;
         let Some(row) = row.map_err(unavailable)? else {
             return Ok(Rotation::Unknown);
         };
         let consumed: Option<i64> = row.try_get("token_consumed_at").map_err(unavailable)?;
         let family = family_from_row(&row)?;
         Ok(match consumed {
-            Some(at) => Rotation::AlreadyConsumed {
-                family,
-                consumed_at: Timestamp::from_unix(at),
-            },
+            Some(at) => Rotation::AlreadyConsumed { family, consumed_at: Timestamp::from_unix(at) },
             // Unconsumed yet not updated: only if it was inserted between our
             // UPDATE and this read, which a fresh hash cannot be. Treat as unknown.
             None => Rotation::Unknown,
@@ -551,9 +493,7 @@ fn opt_time(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, StoreError>
 fn client_from_row(row: &SqliteRow) -> Result<Client, StoreError> {
     let hash: Option<Vec<u8>> = row.try_get("secret_hash").map_err(unavailable)?;
     let secret_hash = match hash {
-        Some(h) => Some(SecretHash(
-            h.try_into().map_err(|_| corrupt("client secret hash"))?,
-        )),
+        Some(h) => Some(SecretHash(h.try_into().map_err(|_| corrupt("client secret hash"))?)),
         None => None,
     };
     Ok(Client {
@@ -569,7 +509,7 @@ fn key_from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
     Ok(StoredKey {
         kid: row.try_get("kid").map_err(unavailable)?,
         alg: row.try_get("alg").map_err(unavailable)?,
-        state: KeyState::parse(&state).ok_or_else(|| corrupt("key state"))?,
+        state: parse_state(&state).ok_or_else(|| corrupt("key state"))?,
         sealed_private: row.try_get("sealed_private").map_err(unavailable)?,
         public_jwk: row.try_get("public_jwk").map_err(unavailable)?,
         created_at: Timestamp::from_unix(row.try_get("created_at").map_err(unavailable)?),
@@ -585,7 +525,7 @@ fn insert_key(k: &StoredKey) -> SqliteQuery<'_> {
     )
     .bind(&k.kid)
     .bind(&k.alg)
-    .bind(k.state.as_str())
+    .bind(state_name(k.state))
     .bind(&k.sealed_private)
     .bind(k.public_jwk.as_deref())
     .bind(k.created_at.unix())
@@ -646,13 +586,8 @@ impl KeyStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        let row = query("SELECT count(*) AS n FROM signing_keys")
-            .fetch_one(&mut *tx)
-            .await;
-        let n: i64 = row
-            .map_err(unavailable)?
-            .try_get("n")
-            .map_err(unavailable)?;
+        let row = query("SELECT count(*) AS n FROM signing_keys").fetch_one(&mut *tx).await;
+        let n: i64 = row.map_err(unavailable)?.try_get("n").map_err(unavailable)?;
         if n > 0 {
             return Ok(false);
         }
@@ -688,11 +623,7 @@ impl KeyStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        match insert_key(new_next)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)
-        {
+        match insert_key(new_next).execute(&mut *tx).await.map_err(unavailable) {
             Ok(_) => {}
             Err(StoreError::Conflict(_)) => return Ok(false),
             Err(e) => return Err(e),
@@ -765,15 +696,12 @@ impl RevocationStore for SqliteStore {
         let mut set = RevocationSet::default();
         for r in &tokens {
             let jti: String = r.try_get("jti").map_err(unavailable)?;
-            set.tokens.push((
-                jti,
-                Timestamp::from_unix(r.try_get("expires_at").map_err(unavailable)?),
-            ));
+            set.tokens
+                .push((jti, Timestamp::from_unix(r.try_get("expires_at").map_err(unavailable)?)));
         }
         for r in &families {
             let id: String = r.try_get("id").map_err(unavailable)?;
-            set.families
-                .push(FamilyId::parse(&id).ok_or_else(|| corrupt("family id"))?);
+            set.families.push(FamilyId::parse(&id).ok_or_else(|| corrupt("family id"))?);
         }
         for r in &not_before {
             let id: String = r.try_get("id").map_err(unavailable)?;

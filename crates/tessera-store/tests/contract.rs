@@ -1,8 +1,5 @@
 //! The store contract suite against every backend of this crate.
-#![allow(
-    clippy::unwrap_used,
-    reason = "tests: a panic is how a test reports failure"
-)]
+#![allow(clippy::unwrap_used, reason = "tests: a panic is how a test reports failure")]
 
 mod memory {
     tessera_store::store_contract_suite!(async { tessera_store::open("memory").await.unwrap() });

@@ -57,10 +57,7 @@ impl FromStr for Algorithm {
     /// Parses a JOSE name. Case-sensitive (RFC 7515 §4.1.1: `alg` values are
     /// case-sensitive), so `none`, `NONE`, `es256` are all refused.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.jose_name() == s)
-            .ok_or(UnknownAlgorithm)
+        Self::ALL.into_iter().find(|a| a.jose_name() == s).ok_or(UnknownAlgorithm)
     }
 }
 
@@ -88,10 +85,7 @@ mod tests {
 
     #[test]
     fn algorithm_only_hs256_is_symmetric() {
-        let sym: Vec<_> = Algorithm::ALL
-            .into_iter()
-            .filter(|a| a.is_symmetric())
-            .collect();
+        let sym: Vec<_> = Algorithm::ALL.into_iter().filter(|a| a.is_symmetric()).collect();
         assert_eq!(sym, vec![Algorithm::HS256]);
     }
 }

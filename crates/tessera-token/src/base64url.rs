@@ -19,10 +19,7 @@ pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
     // non-zero trailing bits (`decode_allow_trailing_bits` is false by default);
     // the explicit alphabet check keeps that guarantee independent of the
     // engine's configuration.
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return None;
     }
     URL_SAFE_NO_PAD.decode(s).ok()

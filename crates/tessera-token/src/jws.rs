@@ -68,11 +68,7 @@ pub fn sign_compact(
     typ: Option<&str>,
     payload: &[u8],
 ) -> Result<String, KeyError> {
-    let header = HeaderOut {
-        alg: key.algorithm().jose_name(),
-        typ,
-        kid: key.kid(),
-    };
+    let header = HeaderOut { alg: key.algorithm().jose_name(), typ, kid: key.kid() };
     let header =
         serde_json::to_vec(&header).map_err(|_| KeyError::Crypto("header encoding failed"))?;
     let mut token = base64url::encode(&header);
@@ -167,12 +163,6 @@ pub fn verify_compact(
     }
     // 7. Signature over the exact bytes received: `header64.payload64`.
     let signing_input = &token.as_bytes()[..h64.len() + 1 + p64.len()];
-    key.verify(signing_input, &sig)
-        .map_err(|_| TokenError::BadSignature)?;
-    Ok(VerifiedJws {
-        kid,
-        alg: key.algorithm(),
-        typ: header.typ,
-        payload,
-    })
+    key.verify(signing_input, &sig).map_err(|_| TokenError::BadSignature)?;
+    Ok(VerifiedJws { kid, alg: key.algorithm(), typ: header.typ, payload })
 }

@@ -73,10 +73,7 @@ enum SigningInner {
     ES256(EcdsaKeyPair),
     RS256(RsaKeyPair),
     // Boxed: an HMAC context is several times larger than the other variants.
-    HS256 {
-        key: Box<hmac::Key>,
-        secret: Vec<u8>,
-    },
+    HS256 { key: Box<hmac::Key>, secret: Vec<u8> },
 }
 
 impl SigningKey {
@@ -157,11 +154,7 @@ impl SigningKey {
             }
             SigningInner::HS256 { secret, .. } => VerifyingKey::from_hmac_secret(kid, secret)?,
         };
-        Ok(Self {
-            kid: kid.to_owned(),
-            inner,
-            verifying,
-        })
+        Ok(Self { kid: kid.to_owned(), inner, verifying })
     }
 
     /// The stored form (see [`SigningKey::from_pkcs8`]). This is secret
@@ -174,10 +167,9 @@ impl SigningKey {
         Ok(match &self.inner {
             SigningInner::EdDSA(kp) => kp.to_pkcs8().map_err(failed)?.as_ref().to_vec(),
             SigningInner::ES256(kp) => kp.to_pkcs8v1().map_err(failed)?.as_ref().to_vec(),
-            SigningInner::RS256(kp) => AsDer::<Pkcs8V1Der<'static>>::as_der(kp)
-                .map_err(failed)?
-                .as_ref()
-                .to_vec(),
+            SigningInner::RS256(kp) => {
+                AsDer::<Pkcs8V1Der<'static>>::as_der(kp).map_err(failed)?.as_ref().to_vec()
+            }
             SigningInner::HS256 { secret, .. } => secret.clone(),
         })
     }
@@ -211,20 +203,13 @@ impl SigningKey {
         let failed = |_| KeyError::Crypto("signing failed");
         match &self.inner {
             SigningInner::EdDSA(kp) => Ok(kp.sign(msg).as_ref().to_vec()),
-            SigningInner::ES256(kp) => Ok(kp
-                .sign(&SystemRandom::new(), msg)
-                .map_err(failed)?
-                .as_ref()
-                .to_vec()),
+            SigningInner::ES256(kp) => {
+                Ok(kp.sign(&SystemRandom::new(), msg).map_err(failed)?.as_ref().to_vec())
+            }
             SigningInner::RS256(kp) => {
                 let mut sig = vec![0u8; kp.public_modulus_len()];
-                kp.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &SystemRandom::new(),
-                    msg,
-                    &mut sig,
-                )
-                .map_err(failed)?;
+                kp.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
+                    .map_err(failed)?;
                 Ok(sig)
             }
             SigningInner::HS256 { key, .. } => Ok(hmac::sign(key, msg).as_ref().to_vec()),
@@ -260,10 +245,7 @@ pub struct VerifyingKey {
 
 #[derive(Clone)]
 enum VerifyInner {
-    Public {
-        parsed: ParsedPublicKey,
-        material: PublicMaterial,
-    },
+    Public { parsed: ParsedPublicKey, material: PublicMaterial },
     // Boxed: an HMAC context is several times larger than a parsed public key.
     Hmac(Box<hmac::Key>),
 }
@@ -349,10 +331,7 @@ impl VerifyingKey {
     /// # Errors
     /// [`KeyError::Invalid`] naming the broken rule.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
-        let kid = jwk
-            .kid
-            .as_deref()
-            .ok_or(KeyError::Invalid("JWK without kid"))?;
+        let kid = jwk.kid.as_deref().ok_or(KeyError::Invalid("JWK without kid"))?;
         let alg: Algorithm = jwk
             .alg
             .as_deref()
@@ -361,16 +340,10 @@ impl VerifyingKey {
             .map_err(|_| KeyError::Invalid("JWK alg not supported"))?;
         check_use(jwk.use_.as_deref(), jwk.key_ops.as_deref())?;
         let field = |v: &Option<String>, what: &'static str| -> Result<Vec<u8>, KeyError> {
-            v.as_deref()
-                .and_then(base64url::decode)
-                .ok_or(KeyError::Invalid(what))
+            v.as_deref().and_then(base64url::decode).ok_or(KeyError::Invalid(what))
         };
         let absent = |ok: bool| {
-            if ok {
-                Ok(())
-            } else {
-                Err(KeyError::Invalid("JWK has members of another key type"))
-            }
+            if ok { Ok(()) } else { Err(KeyError::Invalid("JWK has members of another key type")) }
         };
         match (alg, jwk.kty.as_str()) {
             (Algorithm::EdDSA, "OKP") => {
@@ -411,10 +384,7 @@ impl VerifyingKey {
             return Err(KeyError::Invalid("symmetric JWK alg must be HS256"));
         }
         check_use(jwk.use_.as_deref(), jwk.key_ops.as_deref())?;
-        let kid = jwk
-            .kid
-            .as_deref()
-            .ok_or(KeyError::Invalid("JWK without kid"))?;
+        let kid = jwk.kid.as_deref().ok_or(KeyError::Invalid("JWK without kid"))?;
         let secret = base64url::decode(&jwk.k).ok_or(KeyError::Invalid("JWK k not base64url"))?;
         Self::from_hmac_secret(kid, &secret)
     }
@@ -440,20 +410,13 @@ impl VerifyingKey {
         }
         let parsed = ParsedPublicKey::new(&signature::ED25519, x)
             .map_err(|_| KeyError::Invalid("not an Ed25519 public key"))?;
-        Ok(Self::public(
-            kid,
-            Algorithm::EdDSA,
-            parsed,
-            PublicMaterial::Okp { x: x.to_vec() },
-        ))
+        Ok(Self::public(kid, Algorithm::EdDSA, parsed, PublicMaterial::Okp { x: x.to_vec() }))
     }
 
     fn p256_uncompressed(kid: &str, point: &[u8]) -> Result<Self, KeyError> {
         match point {
             [0x04, xy @ ..] if xy.len() == 64 => Self::p256(kid, &xy[..32], &xy[32..]),
-            _ => Err(KeyError::Invalid(
-                "P-256 public key must be an uncompressed point",
-            )),
+            _ => Err(KeyError::Invalid("P-256 public key must be an uncompressed point")),
         }
     }
 
@@ -470,10 +433,7 @@ impl VerifyingKey {
         // Parsing checks the point is on the curve (invalid-curve attacks).
         let parsed = ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &point)
             .map_err(|_| KeyError::Invalid("not a point on P-256"))?;
-        let material = PublicMaterial::Ec {
-            x: x.to_vec(),
-            y: y.to_vec(),
-        };
+        let material = PublicMaterial::Ec { x: x.to_vec(), y: y.to_vec() };
         Ok(Self::public(kid, Algorithm::ES256, parsed, material))
     }
 
@@ -484,10 +444,7 @@ impl VerifyingKey {
         let parsed = RsaPublicKeyComponents { n, e }
             .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
             .map_err(|_| KeyError::Invalid("not an RSA public key"))?;
-        let material = PublicMaterial::Rsa {
-            n: n.to_vec(),
-            e: e.to_vec(),
-        };
+        let material = PublicMaterial::Rsa { n: n.to_vec(), e: e.to_vec() };
         Ok(Self::public(kid, Algorithm::RS256, parsed, material))
     }
 
@@ -497,11 +454,7 @@ impl VerifyingKey {
         parsed: ParsedPublicKey,
         material: PublicMaterial,
     ) -> Self {
-        Self {
-            kid: kid.to_owned(),
-            alg,
-            inner: VerifyInner::Public { parsed, material },
-        }
+        Self { kid: kid.to_owned(), alg, inner: VerifyInner::Public { parsed, material } }
     }
 }
 
@@ -584,9 +537,7 @@ fn has_roca_fingerprint(n: &[u8]) -> bool {
         97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
     ];
     PRIMES.iter().all(|&p| {
-        let r = n
-            .iter()
-            .fold(0u64, |acc, &b| (acc * 256 + u64::from(b)) % p);
+        let r = n.iter().fold(0u64, |acc, &b| (acc * 256 + u64::from(b)) % p);
         let g = 65537 % p;
         let mut x = 1u64;
         // Walk the cyclic subgroup <g> mod p (order divides p - 1).

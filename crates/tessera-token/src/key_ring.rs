@@ -50,13 +50,7 @@ impl RingKey {
         activated_at: Option<i64>,
         retired_at: Option<i64>,
     ) -> Self {
-        Self {
-            key: Arc::new(key),
-            state,
-            created_at,
-            activated_at,
-            retired_at,
-        }
+        Self { key: Arc::new(key), state, created_at, activated_at, retired_at }
     }
 
     /// The signing key.
@@ -239,10 +233,7 @@ impl KeyRing {
             })
             .cloned()
             .collect();
-        let current = keys
-            .iter()
-            .position(|k| k.state == KeyState::Current)
-            .unwrap_or(0);
+        let current = keys.iter().position(|k| k.state == KeyState::Current).unwrap_or(0);
         // Only retired keys were removed, so the invariant still holds.
         Self { keys, current }
     }
@@ -346,19 +337,12 @@ mod tests {
     fn key_ring_rotate_without_next_rejected() {
         let keys = vec![RingKey::new(key("a"), KeyState::Current, 0, Some(0), None)];
         let r = KeyRing::new(keys).unwrap();
-        assert_eq!(
-            r.rotate_at(1, key("b")).unwrap_err(),
-            KeyRingError::NoNextKey
-        );
+        assert_eq!(r.rotate_at(1, key("b")).unwrap_err(), KeyRingError::NoNextKey);
     }
 
     #[test]
     fn key_ring_prune_drops_only_expired_retired() {
-        let r = ring()
-            .rotate_at(200, key("c"))
-            .unwrap()
-            .rotate_at(300, key("d"))
-            .unwrap();
+        let r = ring().rotate_at(200, key("c")).unwrap().rotate_at(300, key("d")).unwrap();
         // a retired at 200, b retired at 300; keep retired for 150 s.
         let pruned = r.prune_at(350, 150);
         assert!(pruned.find("a").is_none());

@@ -55,11 +55,7 @@ impl KeySet {
     /// # Errors
     /// [`KeySetError::Key`] for the first refused key, or as [`KeySet::new`].
     pub fn from_jwks(jwks: &JwkSet) -> Result<Self, KeySetError> {
-        let keys = jwks
-            .keys
-            .iter()
-            .map(VerifyingKey::from_jwk)
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = jwks.keys.iter().map(VerifyingKey::from_jwk).collect::<Result<Vec<_>, _>>()?;
         Self::new(keys)
     }
 
@@ -82,10 +78,7 @@ mod tests {
     use aws_lc_rs::rand::SystemRandom;
 
     fn vk(alg: Algorithm, kid: &str) -> VerifyingKey {
-        SigningKey::generate(alg, kid, &SystemRandom::new())
-            .unwrap()
-            .verifying_key()
-            .clone()
+        SigningKey::generate(alg, kid, &SystemRandom::new()).unwrap().verifying_key().clone()
     }
 
     #[test]

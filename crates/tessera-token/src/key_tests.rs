@@ -19,11 +19,7 @@ fn signing_key_each_algorithm_signs_and_verifies() {
         assert_eq!(k.verifying_key().algorithm(), alg);
         let sig = k.sign(b"message").unwrap();
         assert_eq!(k.verifying_key().verify(b"message", &sig), Ok(()), "{alg}");
-        assert_eq!(
-            k.verifying_key().verify(b"messagf", &sig),
-            Err(SignatureError),
-            "{alg}"
-        );
+        assert_eq!(k.verifying_key().verify(b"messagf", &sig), Err(SignatureError), "{alg}");
     }
 }
 
@@ -97,20 +93,11 @@ fn public_jwk_hs256_is_none() {
 #[test]
 fn public_jwk_shapes_follow_rfcs() {
     let okp = jwk_of(Algorithm::EdDSA);
-    assert_eq!(
-        (okp.kty.as_str(), okp.crv.as_deref()),
-        ("OKP", Some("Ed25519"))
-    );
-    assert_eq!(
-        base64url::decode(okp.x.as_deref().unwrap()).unwrap().len(),
-        32
-    );
+    assert_eq!((okp.kty.as_str(), okp.crv.as_deref()), ("OKP", Some("Ed25519")));
+    assert_eq!(base64url::decode(okp.x.as_deref().unwrap()).unwrap().len(), 32);
     let ec = jwk_of(Algorithm::ES256);
     assert_eq!((ec.kty.as_str(), ec.crv.as_deref()), ("EC", Some("P-256")));
-    assert_eq!(
-        base64url::decode(ec.y.as_deref().unwrap()).unwrap().len(),
-        32
-    );
+    assert_eq!(base64url::decode(ec.y.as_deref().unwrap()).unwrap().len(), 32);
     for jwk in [okp, ec, jwk_of(Algorithm::RS256)] {
         assert_eq!(jwk.use_.as_deref(), Some("sig"));
         assert!(jwk.kid.is_some() && jwk.alg.is_some());
@@ -240,19 +227,11 @@ fn from_symmetric_jwk_checks_alg_and_length() {
     };
     let k32 = base64url::encode(&[1u8; 32]);
     let k31 = base64url::encode(&[1u8; 31]);
-    assert!(ok(&format!(
-        r#"{{"kty":"oct","kid":"a","alg":"HS256","k":"{k32}"}}"#
-    )));
-    assert!(!ok(&format!(
-        r#"{{"kty":"oct","kid":"a","alg":"HS256","k":"{k31}"}}"#
-    )));
-    assert!(!ok(&format!(
-        r#"{{"kty":"oct","kid":"a","alg":"A256GCM","k":"{k32}"}}"#
-    )));
+    assert!(ok(&format!(r#"{{"kty":"oct","kid":"a","alg":"HS256","k":"{k32}"}}"#)));
+    assert!(!ok(&format!(r#"{{"kty":"oct","kid":"a","alg":"HS256","k":"{k31}"}}"#)));
+    assert!(!ok(&format!(r#"{{"kty":"oct","kid":"a","alg":"A256GCM","k":"{k32}"}}"#)));
     assert!(!ok(&format!(r#"{{"kty":"oct","kid":"a","k":"{k32}"}}"#)));
-    assert!(!ok(&format!(
-        r#"{{"kty":"oct","kid":"a","alg":"HS256","use":"enc","k":"{k32}"}}"#
-    )));
+    assert!(!ok(&format!(r#"{{"kty":"oct","kid":"a","alg":"HS256","use":"enc","k":"{k32}"}}"#)));
 }
 
 #[test]

@@ -211,11 +211,7 @@ pub fn verify_at(
     let claims: AccessClaims = serde_json::from_slice(jws.payload())
         .map_err(|_| TokenError::Malformed("claims not a valid JSON object"))?;
     check_claims(&claims, v, now)?;
-    Ok(VerifiedAccessToken {
-        kid: jws.kid().to_owned(),
-        alg: jws.algorithm(),
-        claims,
-    })
+    Ok(VerifiedAccessToken { kid: jws.kid().to_owned(), alg: jws.algorithm(), claims })
 }
 
 fn is_access_token_typ(typ: &str) -> bool {

@@ -93,10 +93,7 @@ fn verify_at_each_algorithm_round_trip_accepted() {
 fn sign_at_header_is_alg_typ_kid() {
     let token = sign_at(&ring(Algorithm::EdDSA), &claims()).unwrap();
     let h = base64url::decode(token.split('.').next().unwrap()).unwrap();
-    assert_eq!(
-        String::from_utf8(h).unwrap(),
-        r#"{"alg":"EdDSA","typ":"at+jwt","kid":"cur"}"#
-    );
+    assert_eq!(String::from_utf8(h).unwrap(), r#"{"alg":"EdDSA","typ":"at+jwt","kid":"cur"}"#);
 }
 
 #[test]
@@ -155,11 +152,7 @@ fn verify_at_hs256_keyed_with_public_key_rejected() {
         let x_text = jwk.x.clone().or(jwk.n.clone()).unwrap();
         for secret in [jwk_json.as_bytes(), &raw, x_text.as_bytes()] {
             let token = forge_hmac(secret, &header("HS256"), &claims_json(&claims()));
-            assert_eq!(
-                check(&token, &r).unwrap_err(),
-                TokenError::AlgorithmMismatch,
-                "{alg}"
-            );
+            assert_eq!(check(&token, &r).unwrap_err(), TokenError::AlgorithmMismatch, "{alg}");
         }
     }
 }
@@ -169,11 +162,7 @@ fn verify_at_header_alg_of_other_family_rejected() {
     let r = ring(Algorithm::ES256);
     for alg in ["EdDSA", "RS256", "es256", "ES384"] {
         let token = forge(r.current(), &header(alg), &claims_json(&claims()));
-        assert_eq!(
-            check(&token, &r).unwrap_err(),
-            TokenError::AlgorithmMismatch,
-            "{alg}"
-        );
+        assert_eq!(check(&token, &r).unwrap_err(), TokenError::AlgorithmMismatch, "{alg}");
     }
 }
 
@@ -192,11 +181,7 @@ fn verify_at_kid_of_another_key_rejected() {
     for kid in ["other", "../../etc/passwd", "cur' OR '1'='1", ""] {
         let h = format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{kid}"}}"#);
         let token = forge(&stranger, &h, &claims_json(&claims()));
-        assert_eq!(
-            check(&token, &r).unwrap_err(),
-            TokenError::UnknownKey,
-            "{kid}"
-        );
+        assert_eq!(check(&token, &r).unwrap_err(), TokenError::UnknownKey, "{kid}");
     }
 }
 
@@ -215,11 +200,7 @@ fn verify_at_key_source_or_crit_header_rejected() {
     ] {
         let h = format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"cur","{member}":{value}}}"#);
         let token = forge(r.current(), &h, &claims_json(&claims()));
-        assert_eq!(
-            check(&token, &r).unwrap_err(),
-            TokenError::ForbiddenHeader(member),
-            "{member}"
-        );
+        assert_eq!(check(&token, &r).unwrap_err(), TokenError::ForbiddenHeader(member), "{member}");
     }
 }
 
@@ -232,10 +213,7 @@ fn verify_at_duplicate_header_member_rejected() {
         r#"{"alg":"EdDSA","typ":"JWT","kid":"cur","typ":"at+jwt"}"#,
     ] {
         let token = forge(r.current(), h, &claims_json(&claims()));
-        assert!(
-            matches!(check(&token, &r).unwrap_err(), TokenError::Malformed(_)),
-            "{h}"
-        );
+        assert!(matches!(check(&token, &r).unwrap_err(), TokenError::Malformed(_)), "{h}");
     }
 }
 
@@ -244,10 +222,7 @@ fn verify_at_duplicate_claim_rejected() {
     let r = ring(Algorithm::EdDSA);
     let payload = claims_json(&claims()).replacen('{', r#"{"sub":"admin","#, 1);
     let token = forge(r.current(), &header("EdDSA"), &payload);
-    assert!(matches!(
-        check(&token, &r).unwrap_err(),
-        TokenError::Malformed(_)
-    ));
+    assert!(matches!(check(&token, &r).unwrap_err(), TokenError::Malformed(_)));
 }
 
 #[test]
@@ -261,21 +236,12 @@ fn verify_at_header_not_json_object_rejected() {
         "{\"alg\":1,\"kid\":\"cur\"}",
     ] {
         let token = forge(r.current(), h, &claims_json(&claims()));
-        assert!(
-            matches!(check(&token, &r).unwrap_err(), TokenError::Malformed(_)),
-            "{h:?}"
-        );
+        assert!(matches!(check(&token, &r).unwrap_err(), TokenError::Malformed(_)), "{h:?}");
     }
     // Invalid UTF-8 in the header.
-    let bad = format!(
-        "{}.{}.AAAA",
-        base64url::encode(b"{\"alg\":\"\xff\"}"),
-        base64url::encode(b"{}")
-    );
-    assert!(matches!(
-        check(&bad, &r).unwrap_err(),
-        TokenError::Malformed(_)
-    ));
+    let bad =
+        format!("{}.{}.AAAA", base64url::encode(b"{\"alg\":\"\xff\"}"), base64url::encode(b"{}"));
+    assert!(matches!(check(&bad, &r).unwrap_err(), TokenError::Malformed(_)));
 }
 
 #[test]
@@ -283,52 +249,30 @@ fn verify_at_claims_not_json_object_rejected_after_signature() {
     let r = ring(Algorithm::EdDSA);
     for p in ["[]", "null", "not json", "{\"sub\":\"x\"}"] {
         let token = forge(r.current(), &header("EdDSA"), p);
-        assert!(
-            matches!(check(&token, &r).unwrap_err(), TokenError::Malformed(_)),
-            "{p}"
-        );
+        assert!(matches!(check(&token, &r).unwrap_err(), TokenError::Malformed(_)), "{p}");
     }
     // With a bad signature, the payload is never parsed.
-    let token = forge(
-        &signing(Algorithm::EdDSA, "x"),
-        &header("EdDSA"),
-        "not json",
-    );
+    let token = forge(&signing(Algorithm::EdDSA, "x"), &header("EdDSA"), "not json");
     assert_eq!(check(&token, &r).unwrap_err(), TokenError::BadSignature);
 }
 
 #[test]
 fn verify_at_wrong_typ_rejected() {
     let r = ring(Algorithm::EdDSA);
-    for typ in [
-        Some("JWT"),
-        Some("at+jwt2"),
-        Some("application/jwt"),
-        Some("xat+jwt"),
-        None,
-    ] {
+    for typ in [Some("JWT"), Some("at+jwt2"), Some("application/jwt"), Some("xat+jwt"), None] {
         let h = match typ {
             Some(t) => format!(r#"{{"alg":"EdDSA","typ":"{t}","kid":"cur"}}"#),
             None => r#"{"alg":"EdDSA","kid":"cur"}"#.to_owned(),
         };
         let token = forge(r.current(), &h, &claims_json(&claims()));
-        assert_eq!(
-            check(&token, &r).unwrap_err(),
-            TokenError::WrongType,
-            "{typ:?}"
-        );
+        assert_eq!(check(&token, &r).unwrap_err(), TokenError::WrongType, "{typ:?}");
     }
 }
 
 #[test]
 fn verify_at_typ_variants_per_rfc9068_accepted() {
     let r = ring(Algorithm::EdDSA);
-    for typ in [
-        "at+jwt",
-        "AT+JWT",
-        "application/at+jwt",
-        "Application/At+Jwt",
-    ] {
+    for typ in ["at+jwt", "AT+JWT", "application/at+jwt", "Application/At+Jwt"] {
         let h = format!(r#"{{"alg":"EdDSA","typ":"{typ}","kid":"cur"}}"#);
         let token = forge(r.current(), &h, &claims_json(&claims()));
         assert!(check(&token, &r).is_ok(), "{typ}");
@@ -342,16 +286,10 @@ fn verify_at_expired_at_exp_plus_leeway_rejected() {
     let exp = claims().exp;
     let leeway = v().leeway_secs();
     assert!(verify_at(&token, &r, &v(), exp + leeway - 1).is_ok());
-    assert_eq!(
-        verify_at(&token, &r, &v(), exp + leeway).unwrap_err(),
-        TokenError::Expired
-    );
+    assert_eq!(verify_at(&token, &r, &v(), exp + leeway).unwrap_err(), TokenError::Expired);
     let strict = v().with_leeway_secs(0);
     assert!(verify_at(&token, &r, &strict, exp - 1).is_ok());
-    assert_eq!(
-        verify_at(&token, &r, &strict, exp).unwrap_err(),
-        TokenError::Expired
-    );
+    assert_eq!(verify_at(&token, &r, &strict, exp).unwrap_err(), TokenError::Expired);
 }
 
 #[test]
@@ -374,10 +312,7 @@ fn verify_at_iat_in_future_rejected() {
     let leeway = v().leeway_secs();
     let mut c = claims();
     c.iat = NOW + leeway + 1;
-    assert_eq!(
-        check(&sign_at(&r, &c).unwrap(), &r).unwrap_err(),
-        TokenError::IssuedInFuture
-    );
+    assert_eq!(check(&sign_at(&r, &c).unwrap(), &r).unwrap_err(), TokenError::IssuedInFuture);
     c.iat = NOW + leeway;
     assert!(check(&sign_at(&r, &c).unwrap(), &r).is_ok());
 }
@@ -385,12 +320,7 @@ fn verify_at_iat_in_future_rejected() {
 #[test]
 fn verify_at_wrong_issuer_rejected() {
     let r = ring(Algorithm::EdDSA);
-    for iss in [
-        "https://auth.example/",
-        "https://AUTH.example",
-        "https://evil.example",
-        "",
-    ] {
+    for iss in ["https://auth.example/", "https://AUTH.example", "https://evil.example", ""] {
         let mut c = claims();
         c.iss = iss.into();
         assert_eq!(
@@ -406,15 +336,9 @@ fn verify_at_wrong_audience_rejected_array_accepted() {
     let r = ring(Algorithm::EdDSA);
     let mut c = claims();
     c.aud = Audience::One("https://other.example".into());
-    assert_eq!(
-        check(&sign_at(&r, &c).unwrap(), &r).unwrap_err(),
-        TokenError::WrongAudience
-    );
+    assert_eq!(check(&sign_at(&r, &c).unwrap(), &r).unwrap_err(), TokenError::WrongAudience);
     c.aud = Audience::Many(vec![]);
-    assert_eq!(
-        check(&sign_at(&r, &c).unwrap(), &r).unwrap_err(),
-        TokenError::WrongAudience
-    );
+    assert_eq!(check(&sign_at(&r, &c).unwrap(), &r).unwrap_err(), TokenError::WrongAudience);
     c.aud = Audience::Many(vec!["https://other.example".into(), AUD.into()]);
     assert!(check(&sign_at(&r, &c).unwrap(), &r).is_ok());
 }
@@ -439,10 +363,7 @@ fn verify_at_padding_or_standard_alphabet_rejected() {
         if bad == token {
             continue;
         }
-        assert!(
-            matches!(check(&bad, &r).unwrap_err(), TokenError::Malformed(_)),
-            "{bad}"
-        );
+        assert!(matches!(check(&bad, &r).unwrap_err(), TokenError::Malformed(_)), "{bad}");
     }
 }
 
@@ -457,10 +378,7 @@ fn verify_at_non_canonical_trailing_bits_rejected() {
     assert_eq!(idx & 0b1111, 0);
     let tweaked = alphabet.chars().nth(idx | 1).unwrap();
     let bad = format!("{}{tweaked}", &token[..token.len() - 1]);
-    assert!(matches!(
-        check(&bad, &r).unwrap_err(),
-        TokenError::Malformed(_)
-    ));
+    assert!(matches!(check(&bad, &r).unwrap_err(), TokenError::Malformed(_)));
 }
 
 #[test]
@@ -468,17 +386,10 @@ fn verify_at_wrong_segment_count_rejected() {
     let r = ring(Algorithm::EdDSA);
     let token = sign_at(&r, &claims()).unwrap();
     let (hp, _) = token.rsplit_once('.').unwrap();
-    for bad in [
-        format!("{token}.AAAA"),
-        format!("{token}."),
-        hp.to_owned(),
-        String::new(),
-        "...".into(),
-    ] {
-        assert!(
-            matches!(check(&bad, &r).unwrap_err(), TokenError::Malformed(_)),
-            "{bad}"
-        );
+    for bad in
+        [format!("{token}.AAAA"), format!("{token}."), hp.to_owned(), String::new(), "...".into()]
+    {
+        assert!(matches!(check(&bad, &r).unwrap_err(), TokenError::Malformed(_)), "{bad}");
     }
 }
 
@@ -505,20 +416,12 @@ fn verify_at_flipped_signature_bit_rejected() {
         let mut sig = base64url::decode(s).unwrap();
         sig[0] ^= 0x01;
         let bad = format!("{hp}.{}", base64url::encode(&sig));
-        assert_eq!(
-            check(&bad, &r).unwrap_err(),
-            TokenError::BadSignature,
-            "{alg}"
-        );
+        assert_eq!(check(&bad, &r).unwrap_err(), TokenError::BadSignature, "{alg}");
         // Truncated, extended and stripped signatures too.
         let sig = base64url::decode(s).unwrap();
         for other in [&sig[..sig.len() - 1], &[sig.as_slice(), &[0]].concat(), &[]] {
             let bad = format!("{hp}.{}", base64url::encode(other));
-            assert_eq!(
-                check(&bad, &r).unwrap_err(),
-                TokenError::BadSignature,
-                "{alg}"
-            );
+            assert_eq!(check(&bad, &r).unwrap_err(), TokenError::BadSignature, "{alg}");
         }
     }
 }
@@ -543,10 +446,7 @@ fn verify_at_es256_high_s_malleated_signature_outcome_is_pinned() {
         s2[i] = d.rem_euclid(256) as u8;
         borrow = i16::from(d < 0);
     }
-    let malleated = format!(
-        "{hp}.{}",
-        base64url::encode(&[&sig[..32], &s2[..]].concat())
-    );
+    let malleated = format!("{hp}.{}", base64url::encode(&[&sig[..32], &s2[..]].concat()));
     assert_ne!(malleated, token);
     let out = check(&malleated, &r).map(|t| t.jti().to_owned());
     assert_eq!(out, Ok("jti-1".to_owned()));

@@ -21,17 +21,12 @@ use tessera_token::jws::verify_compact;
 use tessera_token::{Algorithm, DEFAULT_MAX_TOKEN_BYTES, Jwk, KeySet, SymmetricJwk, VerifyingKey};
 
 fn load(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/wycheproof")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wycheproof").join(name);
     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -132,9 +127,7 @@ fn run_primitive(
     sig_field: &str,
 ) {
     for tc in tests_of(group) {
-        let accepted = key
-            .verify(&hex(s(tc, "msg")), &hex(s(tc, sig_field)))
-            .is_ok();
+        let accepted = key.verify(&hex(s(tc, "msg")), &hex(s(tc, sig_field))).is_ok();
         tally.case(file, tc, accepted);
     }
 }
@@ -254,19 +247,11 @@ fn wycheproof_json_web_signature() {
     let file = "json_web_signature_test.json";
     let doc = load(file);
     let mut t = Tally::default();
-    let all: Vec<&Value> = doc["testGroups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(tests_of)
-        .collect();
+    let all: Vec<&Value> =
+        doc["testGroups"].as_array().unwrap().iter().flat_map(tests_of).collect();
     let jws_of = |id: u64| s(all.iter().find(|tc| tc["tcId"] == id).unwrap(), "jws").to_owned();
     for g in doc["testGroups"].as_array().unwrap() {
-        let key_json = if g["public"].is_object() {
-            &g["public"]
-        } else {
-            &g["private"]
-        };
+        let key_json = if g["public"].is_object() { &g["public"] } else { &g["private"] };
         let keys = key_from_jwk_value(key_json)
             .and_then(|k| KeySet::new(vec![k]).map_err(|e| e.to_string()));
         for tc in tests_of(g) {
@@ -317,11 +302,7 @@ fn wycheproof_json_web_key() {
     let file = "json_web_key_test.json";
     let mut t = Tally::default();
     for g in load(file)["testGroups"].as_array().unwrap() {
-        let set_json = if g["public"].is_object() {
-            &g["public"]
-        } else {
-            &g["private"]
-        };
+        let set_json = if g["public"].is_object() { &g["public"] } else { &g["private"] };
         // Same rules as KeySet::from_jwks: one refused key refuses the set.
         let keys = set_json["keys"]
             .as_array()
@@ -345,11 +326,7 @@ fn wycheproof_json_web_key() {
             _ => None,
         };
         if let Some(reason) = expected_refusal {
-            let err = keys
-                .as_ref()
-                .err()
-                .map(String::as_str)
-                .unwrap_or("accepted");
+            let err = keys.as_ref().err().map(String::as_str).unwrap_or("accepted");
             assert!(err.contains(reason), "{}: {err}", s(g, "comment"));
         }
         for tc in tests_of(g) {

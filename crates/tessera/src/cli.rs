@@ -88,6 +88,31 @@ pub struct SettingsArgs {
     /// Comma-separated origins allowed for credentialed unsafe requests [default: the issuer's origin].
     #[arg(long, global = true, env = "TESSERA_ALLOWED_ORIGINS")]
     pub allowed_origins: Option<String>,
+    /// `aud` of access tokens [default: the issuer].
+    #[arg(long, global = true, env = "TESSERA_AUDIENCE")]
+    pub audience: Option<String>,
+    /// `EdDSA`, `ES256`, `RS256` or `HS256` [default: EdDSA].
+    #[arg(long, global = true, env = "TESSERA_SIGNING_ALG")]
+    pub signing_alg: Option<String>,
+    /// Access-token lifetime in seconds [default: 900].
+    #[arg(long, global = true, env = "TESSERA_ACCESS_TTL")]
+    pub access_ttl: Option<i64>,
+    /// Refresh-family absolute lifetime in seconds [default: 2592000].
+    #[arg(long, global = true, env = "TESSERA_REFRESH_TTL")]
+    pub refresh_ttl: Option<i64>,
+    /// Clock leeway for exp/nbf/iat in seconds, at most 60 [default: 30].
+    #[arg(long, global = true, env = "TESSERA_LEEWAY")]
+    pub leeway: Option<i64>,
+    /// Seconds a signing key signs before the next takes over [default: 2592000].
+    #[arg(long, global = true, env = "TESSERA_KEY_ROTATION_INTERVAL")]
+    pub key_rotation_interval: Option<i64>,
+    /// Master key sealing the signing keys: 32 bytes, base64url or hex
+    /// [default: read from (or created in) the master key file].
+    #[arg(long, global = true, env = "TESSERA_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Master key file, created with mode 0600 at first start [default: <sqlite path>.key].
+    #[arg(long, global = true, env = "TESSERA_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// Session idle timeout in seconds [default: 1800].
     #[arg(long, global = true, env = "TESSERA_SESSION_IDLE_TTL")]
     pub session_idle_ttl: Option<i64>,

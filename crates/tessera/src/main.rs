@@ -16,18 +16,21 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The server logs at info; one-shot commands only warn, so that a failing
+    // command's stderr is its one-line reason.
+    let default_filter = match cli.command {
+        Command::Serve => "info,sqlx=warn",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the runtime: {e}")),
     };
@@ -47,11 +50,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn fail(e: &anyhow::Error) -> ExitCode {
     // One line: the outermost context and its causes.
-    let line = e
-        .chain()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ");
+    let line = e.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ");
     eprintln!("tessera: {line}");
     ExitCode::FAILURE
 }

@@ -16,17 +16,12 @@ pub async fn run(settings: Settings) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let sweeper = spawn_session_sweeper(Arc::clone(&tessera), settings.sweep_interval);
     let watcher = spawn_revocation_watcher(Arc::clone(&tessera), settings.revocation_poll);
-    let state = AppState {
-        tessera,
-        config: Arc::new(settings.server),
-    };
+    let state = AppState { tessera, config: Arc::new(settings.server) };
     tracing::info!(
         addr = %listener.local_addr()?, store = %settings.store, issuer = %settings.issuer,
         "tessera serving"
     );
-    serve(listener, state, shutdown_signal())
-        .await
-        .context("server failed")?;
+    serve(listener, state, shutdown_signal()).await.context("server failed")?;
     sweeper.abort();
     watcher.abort();
     tracing::info!("tessera stopped");

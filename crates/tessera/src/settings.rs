@@ -6,10 +6,13 @@ use std::time::Duration as StdDuration;
 use anyhow::{Context, Result, bail};
 use tessera_core::csrf::OriginPolicy;
 use tessera_core::password::PasswordPolicy;
+use tessera_core::refresh::RefreshPolicy;
 use tessera_core::service::Registration;
 use tessera_core::session::SessionPolicy;
+use tessera_core::token::TokenPolicy;
 use tessera_core::{Duration, TesseraConfig};
 use tessera_server::ServerConfig;
+use tessera_token::Algorithm;
 
 use crate::cli::{RegistrationArg, SettingsArgs};
 
@@ -30,6 +33,10 @@ pub struct Settings {
     pub sweep_interval: StdDuration,
     /// How often the store's revision is polled for revocations by other processes.
     pub revocation_poll: StdDuration,
+    /// The master key as given, if it was (`TESSERA_MASTER_KEY`).
+    pub master_key: Option<String>,
+    /// Where the master key file lives (when no key is given directly).
+    pub master_key_file: Option<std::path::PathBuf>,
     /// Argon2 concurrency.
     pub hash_concurrency: usize,
 }
@@ -51,9 +58,7 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         };
     }
     let listen = pick!(listen, "127.0.0.1:8080".to_owned());
-    let issuer = pick!(issuer, format!("http://{listen}"))
-        .trim_end_matches('/')
-        .to_owned();
+    let issuer = pick!(issuer, format!("http://{listen}")).trim_end_matches('/').to_owned();
     let origins_text = pick!(allowed_origins, origin_of(&issuer)?);
     let origins = OriginPolicy::new(origins_text.split(','))
         .map_err(|e| anyhow::anyhow!("TESSERA_ALLOWED_ORIGINS: {e}"))?;
@@ -62,27 +67,69 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
     if idle <= 0 || absolute <= 0 {
         bail!("session lifetimes must be positive seconds");
     }
+    let positive = |name: &str, v: i64| {
+        if v > 0 {
+            Ok(v)
+        } else {
+            Err(anyhow::anyhow!("{name} must be a positive number of seconds"))
+        }
+    };
+    let leeway = pick!(leeway, 30);
+    if !(0..=60).contains(&leeway) {
+        bail!("TESSERA_LEEWAY must be 0 to 60 seconds, got {leeway}");
+    }
+    let alg_name = pick!(signing_alg, "EdDSA".to_owned());
+    let algorithm: Algorithm = alg_name.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "TESSERA_SIGNING_ALG must be EdDSA, ES256, RS256 or HS256, got {alg_name:?}"
+        )
+    })?;
+    let token = TokenPolicy {
+        audience: pick!(audience, issuer.clone()),
+        issuer: issuer.clone(),
+        access_ttl: Duration::seconds(positive("TESSERA_ACCESS_TTL", pick!(access_ttl, 900))?),
+        leeway: Duration::seconds(leeway),
+        algorithm,
+        rotation_interval: Duration::seconds(positive(
+            "TESSERA_KEY_ROTATION_INTERVAL",
+            pick!(key_rotation_interval, 30 * 86_400),
+        )?),
+    };
+    let refresh = RefreshPolicy {
+        family_ttl: Duration::seconds(positive(
+            "TESSERA_REFRESH_TTL",
+            pick!(refresh_ttl, 2_592_000),
+        )?),
+        ..RefreshPolicy::default()
+    };
     let registration = match pick!(registration, RegistrationArg::Open) {
         RegistrationArg::Open => Registration::Open,
         RegistrationArg::Closed => Registration::Closed,
     };
     let core = TesseraConfig {
-        password: PasswordPolicy {
-            min_chars: pick!(password_min_length, 8),
-        },
+        password: PasswordPolicy { min_chars: pick!(password_min_length, 8) },
         session: SessionPolicy {
             idle_ttl: Duration::seconds(idle),
             absolute_ttl: Duration::seconds(absolute),
             data_limit: pick!(session_data_limit, 16 * 1024),
         },
         registration,
+        refresh,
+        token,
     };
     let mut server = ServerConfig::new(origins);
     server.secure_cookies = !pick!(insecure_cookies, false);
     server.body_limit = pick!(body_limit, 64 * 1024);
+    let store = pick!(store, "sqlite://tessera.db".to_owned());
+    let master_key_file = args
+        .master_key_file
+        .or(file.master_key_file)
+        .or_else(|| sqlite_path(&store).map(|p| format!("{p}.key").into()));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(Settings {
-        store: pick!(store, "sqlite://tessera.db".to_owned()),
+        master_key: args.master_key.or(file.master_key),
+        master_key_file,
+        store,
         listen,
         issuer,
         core,
@@ -91,6 +138,13 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         revocation_poll: StdDuration::from_millis(pick!(revocation_poll_ms, 100).max(10)),
         hash_concurrency: pick!(hash_concurrency, cpus).max(1),
     })
+}
+
+/// The file path of a `sqlite://PATH` URL (without query parameters).
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(':')).then(|| path.to_owned())
 }
 
 /// `scheme://host[:port]` of a URL.
@@ -120,24 +174,28 @@ mod tests {
         assert!(s.server.origins.allows("http://127.0.0.1:8080"));
         assert!(s.server.secure_cookies);
         assert_eq!(s.core.session.idle_ttl, Duration::seconds(1800));
+        assert_eq!(s.core.token.audience, "http://127.0.0.1:8080");
+        assert_eq!(s.master_key_file.as_deref(), Some(std::path::Path::new("tessera.db.key")));
+    }
+
+    #[test]
+    fn leeway_over_sixty_and_unknown_alg_are_errors() {
+        let too_lax = SettingsArgs { leeway: Some(61), ..Default::default() };
+        assert!(resolve(too_lax).is_err());
+        let none = SettingsArgs { signing_alg: Some("none".into()), ..Default::default() };
+        assert!(resolve(none).is_err());
+        let lower = SettingsArgs { signing_alg: Some("eddsa".into()), ..Default::default() };
+        assert!(resolve(lower).is_err(), "algorithm names are exact");
     }
 
     #[test]
     fn flags_win_over_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
-        std::fs::write(
-            &path,
-            "listen = \"0.0.0.0:9\"\nstore = \"memory\"\nsession_idle_ttl = 5\n",
-        )
-        .unwrap();
-        let args = parse(&[
-            "tessera",
-            "--config",
-            path.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:1",
-        ]);
+        std::fs::write(&path, "listen = \"0.0.0.0:9\"\nstore = \"memory\"\nsession_idle_ttl = 5\n")
+            .unwrap();
+        let args =
+            parse(&["tessera", "--config", path.to_str().unwrap(), "--listen", "127.0.0.1:1"]);
         let s = resolve(args).unwrap();
         assert_eq!(s.listen, "127.0.0.1:1");
         assert_eq!(s.store, "memory");
@@ -155,22 +213,14 @@ mod tests {
 
     #[test]
     fn insecure_cookies_flag_parses_boolish() {
-        assert_eq!(
-            parse(&["tessera", "--insecure-cookies"]).insecure_cookies,
-            Some(true)
-        );
-        assert_eq!(
-            parse(&["tessera", "--insecure-cookies=0"]).insecure_cookies,
-            Some(false)
-        );
+        assert_eq!(parse(&["tessera", "--insecure-cookies"]).insecure_cookies, Some(true));
+        assert_eq!(parse(&["tessera", "--insecure-cookies=0"]).insecure_cookies, Some(false));
     }
 
     #[test]
     fn bad_origin_is_an_error() {
-        let args = SettingsArgs {
-            allowed_origins: Some("not-an-origin".into()),
-            ..Default::default()
-        };
+        let args =
+            SettingsArgs { allowed_origins: Some("not-an-origin".into()), ..Default::default() };
         assert!(resolve(args).is_err());
     }
 }

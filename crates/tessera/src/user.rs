@@ -13,11 +13,7 @@ use crate::settings::Settings;
 pub async fn run(settings: Settings, cmd: UserCommand) -> Result<()> {
     let tessera = crate::wiring::tessera(&settings).await?;
     match cmd {
-        UserCommand::Add {
-            name,
-            scope,
-            password_stdin,
-        } => {
+        UserCommand::Add { name, scope, password_stdin } => {
             let password = if password_stdin {
                 read_password_stdin()?
             } else {
@@ -29,10 +25,7 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> Result<()> {
             println!("{}", user.id);
         }
         UserCommand::Disable { name } => {
-            tessera
-                .set_user_disabled(&name, true)
-                .await
-                .with_context(|| format!("user {name}"))?;
+            tessera.set_user_disabled(&name, true).await.with_context(|| format!("user {name}"))?;
         }
         UserCommand::Enable { name } => {
             tessera
@@ -43,10 +36,7 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> Result<()> {
         UserCommand::List => {
             for u in tessera.list_users().await? {
                 let state = if u.disabled { "disabled" } else { "active" };
-                println!(
-                    "{}\t{}\t{}\t{}\t{}",
-                    u.id, u.username, u.scope, state, u.created_at
-                );
+                println!("{}\t{}\t{}\t{}\t{}", u.id, u.username, u.scope, state, u.created_at);
             }
         }
     }
@@ -57,9 +47,7 @@ pub async fn run(settings: Settings, cmd: UserCommand) -> Result<()> {
 /// else is trimmed, so passwords with spaces survive.
 fn read_password_stdin() -> Result<String> {
     let mut s = String::new();
-    std::io::stdin()
-        .read_to_string(&mut s)
-        .context("cannot read the password from stdin")?;
+    std::io::stdin().read_to_string(&mut s).context("cannot read the password from stdin")?;
     if s.ends_with('\n') {
         s.pop();
         if s.ends_with('\r') {

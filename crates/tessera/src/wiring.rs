@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use tessera_core::master_key::MasterKey;
 use tessera_core::password::Argon2idHasher;
 use tessera_core::service::TesseraParts;
 use tessera_core::{OsEntropy, SystemClock, Tessera};
@@ -21,9 +22,53 @@ pub async fn tessera(settings: &Settings) -> Result<Arc<Tessera>> {
         hasher: Arc::new(Argon2idHasher::default()),
         hash_concurrency: settings.hash_concurrency,
         config: settings.core.clone(),
+        master_key: master_key(settings)?,
     })
     .await?;
     Ok(Arc::new(tessera))
+}
+
+/// The master key: given directly, else read from its file, else (first
+/// start) generated and written to a new file readable by the owner only.
+/// The in-memory store gets a throwaway key: nothing it seals outlives it.
+fn master_key(settings: &Settings) -> Result<MasterKey> {
+    if let Some(text) = &settings.master_key {
+        return MasterKey::parse(text).context("TESSERA_MASTER_KEY");
+    }
+    let Some(path) = &settings.master_key_file else {
+        return Ok(MasterKey::generate(&OsEntropy));
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            MasterKey::parse(&text).with_context(|| format!("master key file {}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(path),
+        Err(e) => Err(e).with_context(|| format!("cannot read master key file {}", path.display())),
+    }
+}
+
+fn create_key_file(path: &std::path::Path) -> Result<MasterKey> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = MasterKey::generate(&OsEntropy);
+    // create_new: never overwrite a key another process just wrote.
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+    match file {
+        Ok(mut f) => {
+            f.write_all(format!("{}\n", key.to_text()).as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("cannot write master key file {}", path.display()))?;
+            tracing::info!(path = %path.display(), "master key file created (mode 0600); back it up with the database");
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(path)?;
+            MasterKey::parse(&text).with_context(|| format!("master key file {}", path.display()))
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot create master key file {}", path.display()))
+        }
+    }
 }
 
 /// A store URL without any password it embeds, for messages.

@@ -1,10 +1,7 @@
 //! The `tessera` binary as an operator runs it: zero-config start on SQLite,
 //! CLI commands on the same store while a server runs, SIGTERM.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "tests: a panic is how a test reports failure"
-)]
+#![allow(clippy::unwrap_used, reason = "tests: a panic is how a test reports failure")]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -19,10 +16,7 @@ const PASSWORD: &str = "correct horse battery staple";
 /// `tessera ARGS` in `dir` with a clean environment (no inherited TESSERA_*).
 fn tessera(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("RUST_LOG", "info");
+    c.args(args).current_dir(dir).env_clear();
     c
 }
 
@@ -34,12 +28,7 @@ fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .unwrap();
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
@@ -67,10 +56,7 @@ impl Server {
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self {
-            child,
-            base: format!("http://{addr}"),
-        }
+        Self { child, base: format!("http://{addr}") }
     }
 
     fn url(&self, path: &str) -> String {
@@ -102,23 +88,10 @@ async fn login(s: &Server, user: &str) -> reqwest::Response {
 async fn serve_without_configuration_creates_sqlite_store_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &[]);
-    let health: Value = http()
-        .get(s.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = http().get(s.url("/healthz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health, json!({"status": "ok"}));
-    assert_eq!(
-        http().get(s.url("/readyz")).send().await.unwrap().status(),
-        200
-    );
-    assert!(
-        dir.path().join("tessera.db").exists(),
-        "default store is ./tessera.db"
-    );
+    assert_eq!(http().get(s.url("/readyz")).send().await.unwrap().status(), 200);
+    assert!(dir.path().join("tessera.db").exists(), "default store is ./tessera.db");
     assert!(dir.path().join("tessera.db-wal").exists(), "WAL journal");
 }
 
@@ -128,21 +101,10 @@ async fn user_add_while_serving_then_login_over_http() {
     let s = Server::start(dir.path(), &["--insecure-cookies"]);
     let out = run(
         dir.path(),
-        &[
-            "user",
-            "add",
-            "alice",
-            "--scope",
-            "read admin",
-            "--password-stdin",
-        ],
+        &["user", "add", "alice", "--scope", "read admin", "--password-stdin"],
         Some(&format!("{PASSWORD}\n")),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert_eq!(id.len(), 36, "prints the user id: {id}");
 
@@ -161,46 +123,25 @@ async fn user_disable_from_cli_ends_live_session_on_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &["--insecure-cookies"]);
     assert!(
-        run(
-            dir.path(),
-            &["user", "add", "bob", "--password-stdin"],
-            Some(PASSWORD)
-        )
-        .status
-        .success()
+        run(dir.path(), &["user", "add", "bob", "--password-stdin"], Some(PASSWORD))
+            .status
+            .success()
     );
     let res = login(&s, "bob").await;
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let whoami = || {
-        http()
-            .get(s.url("/v1/session"))
-            .header("cookie", &cookie)
-            .send()
-    };
+    let cookie =
+        res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let whoami = || http().get(s.url("/v1/session")).header("cookie", &cookie).send();
     assert_eq!(whoami().await.unwrap().status(), 200, "cached now");
 
     let out = run(dir.path(), &["user", "disable", "bob"], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // The server learns of it through the store's revision (100 ms poll).
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if whoami().await.unwrap().status() == 401 {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "disabled user's session still accepted"
-        );
+        assert!(Instant::now() < deadline, "disabled user's session still accepted");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(login(&s, "bob").await.status(), 401);
@@ -209,33 +150,18 @@ async fn user_disable_from_cli_ends_live_session_on_running_server() {
 #[test]
 fn user_add_weak_password_fails_with_one_line_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
-        dir.path(),
-        &["user", "add", "carol", "--password-stdin"],
-        Some("password\n"),
-    );
+    let out = run(dir.path(), &["user", "add", "carol", "--password-stdin"], Some("password\n"));
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with("tessera: ") && err.contains("too common"),
-        "{err}"
-    );
+    assert!(err.starts_with("tessera: ") && err.contains("too common"), "{err}");
 }
 
 #[test]
 fn user_add_twice_conflicts_and_disable_unknown_fails() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        run(dir.path(), &["user", "add", "dave"], None)
-            .status
-            .success()
-    );
-    assert!(
-        !run(dir.path(), &["user", "add", "DAVE"], None)
-            .status
-            .success()
-    );
+    assert!(run(dir.path(), &["user", "add", "dave"], None).status.success());
+    assert!(!run(dir.path(), &["user", "add", "DAVE"], None).status.success());
     let out = run(dir.path(), &["user", "disable", "nobody"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("not found"));
@@ -244,22 +170,10 @@ fn user_add_twice_conflicts_and_disable_unknown_fails() {
 #[test]
 fn config_file_flags_and_environment_layer_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("t.toml"),
-        "store = \"sqlite://from-file.db\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("t.toml"), "store = \"sqlite://from-file.db\"\n").unwrap();
     let cfg = ["--config", "t.toml"];
     // File alone.
-    assert!(
-        run(
-            dir.path(),
-            &[&cfg[..], &["user", "add", "erin"]].concat(),
-            None
-        )
-        .status
-        .success()
-    );
+    assert!(run(dir.path(), &[&cfg[..], &["user", "add", "erin"]].concat(), None).status.success());
     assert!(dir.path().join("from-file.db").exists());
     // Environment beats the file.
     let out = tessera(dir.path(), &[&cfg[..], &["user", "add", "frank"]].concat())
@@ -271,11 +185,7 @@ fn config_file_flags_and_environment_layer_in_order() {
     // A flag beats both.
     let out = tessera(
         dir.path(),
-        &[
-            &cfg[..],
-            &["--store", "sqlite://from-flag.db", "user", "add", "grace"],
-        ]
-        .concat(),
+        &[&cfg[..], &["--store", "sqlite://from-flag.db", "user", "add", "grace"]].concat(),
     )
     .env("TESSERA_STORE", "sqlite://from-env.db")
     .output()
@@ -288,10 +198,7 @@ fn config_file_flags_and_environment_layer_in_order() {
 fn serve_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start(dir.path(), &[]);
-    let status = Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let code = s.child.wait().unwrap();
     assert!(code.success(), "{code:?}");

@@ -1,8 +1,12 @@
 //! One module per resource; [`router`] assembles them.
 
+mod admin;
+mod discovery;
 mod health;
+mod oauth;
 mod password;
 mod session;
+mod token;
 mod users;
 
 use axum::Router;
@@ -17,6 +21,10 @@ pub fn router() -> Router<AppState> {
         .merge(users::routes())
         .merge(password::routes())
         .merge(session::routes())
+        .merge(token::routes())
+        .merge(oauth::routes())
+        .merge(discovery::routes())
+        .merge(admin::routes())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
 }

@@ -31,12 +31,7 @@ async fn change(
     let keep = s.record().id;
     state
         .tessera
-        .change_password(
-            s.user(),
-            &body.current_password,
-            &body.new_password,
-            Some(&keep),
-        )
+        .change_password(s.user(), &body.current_password, &body.new_password, Some(&keep))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

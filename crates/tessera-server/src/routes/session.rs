@@ -75,20 +75,13 @@ async fn login(
     JsonOrForm(creds): JsonOrForm<Credentials>,
 ) -> Result<Response, ApiError> {
     let cookies = CookiePolicy::new(state.config.secure_cookies);
-    let user = state
-        .tessera
-        .authenticate(&creds.username, &creds.password)
-        .await?;
+    let user = state.tessera.authenticate(&creds.username, &creds.password).await?;
     // Whatever session cookie came with the login is destroyed and never
     // reused: a new secret every time (fixation).
     let carried = cookies.session_secret(&headers);
     let issued = state.tessera.start_session(&user, client, carried).await?;
     let body = SessionBody {
-        user: UserView {
-            id: user.id,
-            username: &user.username,
-            scope: None,
-        },
+        user: UserView { id: user.id, username: &user.username, scope: None },
         session: session_view(&state, &issued.record),
         csrf_token: issued.record.csrf_token.expose(),
     };
@@ -152,13 +145,8 @@ async fn replace_data(
 ) -> Result<StatusCode, ApiError> {
     let proof = auth.session.verify_csrf(auth.csrf_header.as_deref())?;
     let serde_json::Value::Object(map) = body else {
-        return Err(ApiError::invalid_request(
-            "session data must be a JSON object",
-        ));
+        return Err(ApiError::invalid_request("session data must be a JSON object"));
     };
-    state
-        .tessera
-        .replace_session_data(&auth.session, map, proof)
-        .await?;
+    state.tessera.replace_session_data(&auth.session, map, proof).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -33,21 +33,7 @@ async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let User {
-        id,
-        username,
-        created_at,
-        ..
-    } = state
-        .tessera
-        .register(&body.username, &body.password)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Created {
-            id,
-            username,
-            created_at,
-        }),
-    ))
+    let User { id, username, created_at, .. } =
+        state.tessera.register(&body.username, &body.password).await?;
+    Ok((StatusCode::CREATED, Json(Created { id, username, created_at })))
 }

@@ -1,14 +1,8 @@
 //! A real Tessera server on port 0 over a real SQLite file, with a manual
 //! clock, for the HTTP integration tests. Cookies are handled by hand so that
 //! tests see (and can forge) exactly what a browser would send.
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
-#![allow(
-    clippy::unwrap_used,
-    reason = "test harness: a panic is how a test reports failure"
-)]
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(clippy::unwrap_used, reason = "test harness: a panic is how a test reports failure")]
 
 use std::sync::Arc;
 
@@ -75,9 +69,7 @@ impl TestServer {
     pub async fn start_with(o: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_path = dir.path().join("tessera.db");
-        let stores = tessera_store::open(&format!("sqlite://{}", db_path.display()))
-            .await
-            .unwrap();
+        let stores = tessera_store::open(&format!("sqlite://{}", db_path.display())).await.unwrap();
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix(1_790_000_000)));
         let hasher = if o.real_argon2 {
             Argon2idHasher::default()
@@ -91,6 +83,7 @@ impl TestServer {
                 entropy: Arc::new(OsEntropy),
                 hasher: Arc::new(hasher),
                 hash_concurrency: 2,
+                master_key: tessera_core::master_key::MasterKey::generate(&OsEntropy),
                 config: TesseraConfig {
                     session: SessionPolicy {
                         idle_ttl: Duration::seconds(o.idle_ttl),
@@ -107,10 +100,7 @@ impl TestServer {
         let mut config = ServerConfig::new(OriginPolicy::new([APP_ORIGIN]).unwrap());
         config.secure_cookies = o.secure_cookies;
         config.body_limit = o.body_limit;
-        let state = AppState {
-            tessera: tessera.clone(),
-            config: Arc::new(config),
-        };
+        let state = AppState { tessera: tessera.clone(), config: Arc::new(config) };
         // As in `tessera serve`; aborted with the test's runtime.
         tessera_server::spawn_revocation_watcher(
             tessera.clone(),
@@ -122,25 +112,11 @@ impl TestServer {
         tokio::spawn(tessera_server::serve(listener, state, async {
             let _ = rx.await;
         }));
-        let cookie_name = if o.secure_cookies {
-            "__Host-tessera_session"
-        } else {
-            "tessera_session"
-        };
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            base,
-            clock,
-            tessera,
-            http,
-            db_path,
-            cookie_name,
-            shutdown: Some(tx),
-            _dir: dir,
-        }
+        let cookie_name =
+            if o.secure_cookies { "__Host-tessera_session" } else { "tessera_session" };
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { base, clock, tessera, http, db_path, cookie_name, shutdown: Some(tx), _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -230,13 +206,7 @@ impl Login {
         let secret = cookie_value(&set_cookie).to_owned();
         let body: Value = res.json().await.unwrap();
         let csrf = body["csrf_token"].as_str().unwrap().to_owned();
-        Self {
-            secret,
-            set_cookie,
-            csrf,
-            body,
-            headers,
-        }
+        Self { secret, set_cookie, csrf, body, headers }
     }
 }
 
@@ -252,31 +222,18 @@ pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The value part of a `Set-Cookie` header.
 pub fn cookie_value(set_cookie: &str) -> &str {
-    set_cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
+    set_cookie.split(';').next().unwrap().split_once('=').unwrap().1
 }
 
 /// Asserts the contract's error shape and code; returns the body.
 pub async fn assert_error(res: Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status(), status, "status for expected {code}");
-    let ct = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(ct.as_deref(), Some("application/json"));
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], code, "{body}");
     assert!(body["error_description"].is_string(), "{body}");
-    assert_eq!(
-        body.as_object().unwrap().len(),
-        2,
-        "exactly error and error_description: {body}"
-    );
+    assert_eq!(body.as_object().unwrap().len(), 2, "exactly error and error_description: {body}");
     body
 }
 
@@ -285,16 +242,12 @@ pub async fn assert_error(res: Response, status: u16, code: &str) -> Value {
 /// A value shaped exactly like a session secret (43 base64url characters)
 /// that the server never issued: what an attacker would plant.
 pub fn forged_secret() -> String {
-    tessera_core::secret::Secret::generate(&OsEntropy)
-        .expose()
-        .to_owned()
+    tessera_core::secret::Secret::generate(&OsEntropy).expose().to_owned()
 }
 
 /// Whether `s` is 43 base64url characters (a 256-bit secret, no padding).
 pub fn is_secret_shaped(s: &str) -> bool {
-    s.len() == 43
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Whether `s` is an RFC 3339 UTC date-time ending in `Z`
@@ -386,11 +339,7 @@ impl TestServer {
 
     /// Asserts `GET /healthz` still answers 200 (the server survived).
     pub async fn assert_healthy(&self) {
-        let res = self
-            .req(Method::GET, "/healthz")
-            .send()
-            .await
-            .expect("/healthz unreachable");
+        let res = self.req(Method::GET, "/healthz").send().await.expect("/healthz unreachable");
         assert_eq!(res.status(), 200, "server stopped answering /healthz");
     }
 }

@@ -1,0 +1,283 @@
+//! Unit tests of token issuance, verification and revocation on the memory
+//! store with a manual clock.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::master_key::MasterKey;
+use crate::memory::MemoryStore;
+use crate::password::Argon2idHasher;
+use crate::service::{TesseraConfig, TesseraParts};
+use crate::store::Stores;
+use crate::{Clock, OsEntropy};
+
+const T0: Timestamp = Timestamp::from_unix(1_790_000_000);
+const PW: &str = "correct horse battery";
+
+struct World {
+    clock: Arc<ManualClock>,
+    store: Arc<MemoryStore>,
+    master: MasterKey,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            clock: Arc::new(ManualClock::new(T0)),
+            store: Arc::new(MemoryStore::new()),
+            master: MasterKey::generate(&OsEntropy),
+        }
+    }
+
+    /// A Tessera on this world's store: calling it twice is a restart.
+    async fn tessera(&self, alg: Algorithm) -> Tessera {
+        Tessera::new(TesseraParts {
+            stores: Stores::single(self.store.clone()),
+            clock: self.clock.clone(),
+            entropy: Arc::new(OsEntropy),
+            hasher: Arc::new(Argon2idHasher::new(64, 1, 1).unwrap()),
+            hash_concurrency: 2,
+            config: TesseraConfig {
+                token: TokenPolicy {
+                    issuer: "https://auth.test".into(),
+                    audience: "https://api.test".into(),
+                    algorithm: alg,
+                    ..TokenPolicy::default()
+                },
+                ..TesseraConfig::default()
+            },
+            master_key: self.master.clone(),
+        })
+        .await
+        .unwrap()
+    }
+}
+
+async fn with_alice(alg: Algorithm) -> (World, Tessera) {
+    let w = World::new();
+    let t = w.tessera(alg).await;
+    t.create_user("alice", PW, "read write admin").await.unwrap();
+    (w, t)
+}
+
+async fn login(t: &Tessera, scope: Option<&str>) -> TokenGrant {
+    let (_, g) = t
+        .login_for_tokens("alice", PW, None, scope, FamilyKind::Token, ClientInfo::default())
+        .await
+        .unwrap();
+    g
+}
+
+#[tokio::test]
+async fn token_login_issues_verifiable_rfc9068_token_for_every_algorithm() {
+    for alg in Algorithm::ALL {
+        let (w, t) = with_alice(alg).await;
+        let g = login(&t, None).await;
+        let v = t.verify_access_token(&g.access.token).unwrap();
+        let c = v.claims();
+        assert_eq!(
+            (c.iss.as_str(), c.aud.contains("https://api.test")),
+            ("https://auth.test", true)
+        );
+        assert_eq!(c.client_id, "tessera");
+        assert_eq!(c.scope, "admin read write");
+        assert_eq!(c.sid.as_deref(), Some(g.refresh.family.id.to_string().as_str()));
+        assert_eq!(c.exp - c.iat, 900);
+        assert_eq!(c.auth_time, Some(w.clock.now().unix()));
+        assert!(v.has_scopes("read admin") && !v.has_scopes("root"));
+    }
+}
+
+#[tokio::test]
+async fn token_scope_narrows_never_grows() {
+    let (_, t) = with_alice(Algorithm::EdDSA).await;
+    assert_eq!(login(&t, Some("read")).await.access.scope, "read");
+    let grow = t
+        .login_for_tokens(
+            "alice",
+            PW,
+            None,
+            Some("read root"),
+            FamilyKind::Token,
+            ClientInfo::default(),
+        )
+        .await;
+    assert!(matches!(grow, Err(Error::InvalidScope(_))));
+    let g = login(&t, Some("read write")).await;
+    let narrowed =
+        t.refresh_tokens(g.refresh.secret.expose(), "tessera", Some("read")).await.unwrap();
+    assert_eq!(narrowed.access.scope, "read");
+    let grown = t.refresh_tokens(narrowed.refresh.secret.expose(), "tessera", Some("admin")).await;
+    assert!(matches!(grown, Err(Error::InvalidScope(_))));
+    // The refused grow consumed nothing.
+    assert!(t.refresh_tokens(narrowed.refresh.secret.expose(), "tessera", None).await.is_ok());
+}
+
+#[tokio::test]
+async fn token_reuse_revokes_family_and_its_access_tokens() {
+    let (w, t) = with_alice(Algorithm::EdDSA).await;
+    let first = login(&t, None).await;
+    let second = t.refresh_tokens(first.refresh.secret.expose(), "tessera", None).await.unwrap();
+    assert!(t.verify_access_token(&second.access.token).is_ok());
+    w.clock.advance(Duration::seconds(5));
+    let reuse = t.refresh_tokens(first.refresh.secret.expose(), "tessera", None).await;
+    assert!(matches!(reuse, Err(Error::InvalidGrant("refresh token reuse"))), "{reuse:?}");
+    for token in [&first.access.token, &second.access.token] {
+        let r = t.verify_access_token(token);
+        assert!(matches!(r, Err(Error::InvalidToken("revoked"))), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn token_revocations_survive_restart() {
+    let (w, t) = with_alice(Algorithm::ES256).await;
+    let a = login(&t, None).await;
+    let b = login(&t, None).await;
+    t.revoke_token(&a.access.token, Some("access_token"), "tessera").await.unwrap();
+    t.revoke_token(b.refresh.secret.expose(), None, "tessera").await.unwrap();
+    drop(t);
+    let restarted = w.tessera(Algorithm::ES256).await;
+    assert!(restarted.verify_access_token(&a.access.token).is_err(), "jti revocation");
+    assert!(restarted.verify_access_token(&b.access.token).is_err(), "family (sid) revocation");
+}
+
+#[tokio::test]
+async fn token_revoke_other_clients_token_left_alone() {
+    let (_, t) = with_alice(Algorithm::EdDSA).await;
+    let g = login(&t, None).await;
+    t.revoke_token(&g.access.token, None, "someone-else").await.unwrap();
+    t.revoke_token(g.refresh.secret.expose(), None, "someone-else").await.unwrap();
+    assert!(t.verify_access_token(&g.access.token).is_ok());
+    assert!(t.refresh_tokens(g.refresh.secret.expose(), "tessera", None).await.is_ok());
+    t.revoke_token("not a token at all", None, "tessera").await.unwrap();
+}
+
+#[tokio::test]
+async fn token_disable_kills_access_token_issued_same_second() {
+    let (_, t) = with_alice(Algorithm::EdDSA).await;
+    let g = login(&t, None).await;
+    t.set_user_disabled("alice", true).await.unwrap();
+    assert!(t.verify_access_token(&g.access.token).is_err());
+    assert!(t.refresh_tokens(g.refresh.secret.expose(), "tessera", None).await.is_err());
+}
+
+#[tokio::test]
+async fn token_signed_before_rotation_valid_after_until_expiry() {
+    let (w, t) = with_alice(Algorithm::EdDSA).await;
+    let before = login(&t, None).await;
+    let old_kid = t.key_ring().current().kid().to_owned();
+    let next_kid = t
+        .key_ring()
+        .keys()
+        .iter()
+        .find(|k| k.state() == KeyState::Next)
+        .map(|k| k.key().kid().to_owned())
+        .unwrap();
+    let new_kid = t.rotate_keys().await.unwrap();
+    assert_eq!(new_kid, next_kid, "the published next key takes over");
+    assert_ne!(new_kid, old_kid);
+    assert!(t.verify_access_token(&before.access.token).is_ok());
+    let after = login(&t, None).await;
+    assert!(t.verify_access_token(&after.access.token).is_ok());
+    // Once every token of the retired key has expired, maintenance prunes it.
+    w.clock.advance(Duration::seconds(900 + 31));
+    t.maintain_keys().await.unwrap();
+    assert!(t.key_ring().find(&old_kid).is_none());
+}
+
+#[tokio::test]
+async fn token_scheduled_rotation_happens_after_interval() {
+    let (w, t) = with_alice(Algorithm::EdDSA).await;
+    let first = t.key_ring().current().kid().to_owned();
+    t.maintain_keys().await.unwrap();
+    assert_eq!(t.key_ring().current().kid(), first);
+    w.clock.advance(Duration::seconds(30 * 86_400));
+    t.maintain_keys().await.unwrap();
+    assert_ne!(t.key_ring().current().kid(), first);
+}
+
+#[tokio::test]
+async fn token_client_credentials_and_introspection() {
+    let (_, t) = with_alice(Algorithm::EdDSA).await;
+    let (_, secret) =
+        t.register_client("billing", true, "invoices:read invoices:write").await.unwrap();
+    let secret = secret.unwrap();
+    let client = t.authenticate_client("billing", secret.expose()).await.unwrap();
+    assert!(t.authenticate_client("billing", "wrong").await.is_err());
+    assert!(t.authenticate_client("tessera", "").await.is_err(), "public client has no secret");
+    let at = t.client_credentials(&client, Some("invoices:read")).unwrap();
+    assert!(t.client_credentials(&client, Some("admin")).is_err());
+    let v = t.verify_access_token(&at.token).unwrap();
+    assert_eq!((v.claims().sub.as_str(), v.user_id()), ("billing", None));
+
+    let user_token = login(&t, None).await.access.token;
+    match t.introspect(&user_token, &client).await.unwrap() {
+        Introspection::Active { claims, username } => {
+            assert_eq!(username.as_deref(), Some("alice"));
+            assert_eq!(claims.client_id, "tessera");
+        }
+        Introspection::Inactive => panic!("live token reported inactive"),
+    }
+    assert_eq!(t.introspect("garbage", &client).await.unwrap(), Introspection::Inactive);
+}
+
+#[tokio::test]
+async fn token_confidential_client_cannot_password_login() {
+    let (_, t) = with_alice(Algorithm::EdDSA).await;
+    t.register_client("backend", true, "").await.unwrap();
+    t.register_client("mobile", false, "").await.unwrap();
+    let login_as = |c: &'static str| {
+        t.login_for_tokens("alice", PW, Some(c), None, FamilyKind::Token, ClientInfo::default())
+    };
+    assert!(matches!(login_as("backend").await, Err(Error::InvalidClient(_))));
+    assert!(matches!(login_as("nope").await, Err(Error::InvalidClient(_))));
+    assert!(login_as("mobile").await.is_ok());
+}
+
+#[tokio::test]
+async fn token_changed_algorithm_refuses_to_start() {
+    let w = World::new();
+    drop(w.tessera(Algorithm::EdDSA).await);
+    let other = Tessera::new(TesseraParts {
+        stores: Stores::single(w.store.clone()),
+        clock: w.clock.clone(),
+        entropy: Arc::new(OsEntropy),
+        hasher: Arc::new(Argon2idHasher::new(64, 1, 1).unwrap()),
+        hash_concurrency: 1,
+        config: TesseraConfig {
+            token: TokenPolicy { algorithm: Algorithm::ES256, ..TokenPolicy::default() },
+            ..TesseraConfig::default()
+        },
+        master_key: w.master.clone(),
+    })
+    .await;
+    assert!(other.is_err());
+}
+
+#[tokio::test]
+async fn token_wrong_master_key_refuses_to_start() {
+    let w = World::new();
+    drop(w.tessera(Algorithm::EdDSA).await);
+    let thief = World { master: MasterKey::generate(&OsEntropy), ..w };
+    let started = Tessera::new(TesseraParts {
+        stores: Stores::single(thief.store.clone()),
+        clock: thief.clock.clone(),
+        entropy: Arc::new(OsEntropy),
+        hasher: Arc::new(Argon2idHasher::new(64, 1, 1).unwrap()),
+        hash_concurrency: 1,
+        config: TesseraConfig::default(),
+        master_key: thief.master.clone(),
+    })
+    .await;
+    assert!(started.is_err());
+}
+
+#[tokio::test]
+async fn token_password_change_kills_other_families_access_tokens_at_once() {
+    let (_, t) = with_alice(Algorithm::EdDSA).await;
+    let g = login(&t, None).await;
+    let user = t.find_user_by_name("alice").await.unwrap();
+    t.change_password(&user, PW, "a brand new passphrase", None).await.unwrap();
+    assert!(matches!(t.verify_access_token(&g.access.token), Err(Error::InvalidToken("revoked"))));
+}
