@@ -26,6 +26,45 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage the signing key ring.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// End every session, refresh family and access token of a user.
+    LogoutAll {
+        /// Username.
+        name: String,
+    },
+}
+
+/// `tessera client …`.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. A confidential client's secret is printed once.
+    Add {
+        /// Client id (1-64 of A-Z a-z 0-9 . _ -).
+        id: String,
+        /// Give the client a secret (HTTP Basic at /oauth/*).
+        #[arg(long)]
+        confidential: bool,
+        /// Space-separated scopes the client may be granted.
+        #[arg(long, default_value = "")]
+        scope: String,
+    },
+    /// List clients: id, type, scope, created.
+    List,
+}
+
+/// `tessera key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List keys: kid, algorithm, state, created, activated, retired.
+    List,
+    /// Rotate now: next becomes current, current is retired (still published
+    /// until its tokens expire), a new next is created. Prints the new current kid.
+    Rotate,
 }
 
 /// `tessera user …`.

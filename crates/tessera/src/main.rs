@@ -3,6 +3,8 @@
 //! into the library crates; errors end as one line on stderr and exit 1.
 
 mod cli;
+mod client;
+mod key;
 mod serve;
 mod settings;
 mod user;
@@ -45,6 +47,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::run(settings).await,
         Command::User(cmd) => user::run(settings, cmd).await,
+        Command::Client(cmd) => client::run(settings, cmd).await,
+        Command::Key(cmd) => key::run(settings, cmd).await,
+        Command::LogoutAll { name } => {
+            let tessera = wiring::tessera(&settings).await?;
+            let user = tessera
+                .find_user_by_name(&name)
+                .await
+                .map_err(|e| anyhow::anyhow!("user {name}: {e}"))?;
+            tessera.log_out_everywhere(&user.id).await?;
+            Ok(())
+        }
     }
 }
 

@@ -212,3 +212,117 @@ fn serve_unreadable_config_fails_with_one_line() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("cannot read config file"), "{err}");
 }
+
+/// Polls `check` for up to 5 s (cross-process changes arrive within the 100 ms poll).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn header_kid(jwt: &str) -> String {
+    use base64::Engine;
+    let head = jwt.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head).unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["kid"].as_str().unwrap().to_owned()
+}
+
+async fn token_login(s: &Server, user: &str) -> Value {
+    let res = http()
+        .post(s.url("/v1/token/login"))
+        .json(&json!({"username": user, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn client_add_confidential_secret_works_for_client_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    let out = run(
+        dir.path(),
+        &["client", "add", "billing", "--confidential", "--scope", "invoices"],
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(secret.len(), 43, "a 256-bit secret, printed once");
+    let res = http()
+        .post(s.url("/oauth/token"))
+        .basic_auth("billing", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["scope"], "invoices");
+    let list = String::from_utf8(run(dir.path(), &["client", "list"], None).stdout).unwrap();
+    assert!(list.starts_with("billing\tconfidential\tinvoices\t"), "{list}");
+    assert!(!list.contains(&secret), "the secret is never shown again");
+}
+
+#[tokio::test]
+async fn key_rotate_from_cli_reaches_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    assert!(
+        run(dir.path(), &["user", "add", "kim", "--password-stdin"], Some(PASSWORD))
+            .status
+            .success()
+    );
+    let before = token_login(&s, "kim").await["access_token"].as_str().unwrap().to_owned();
+    let list = String::from_utf8(run(dir.path(), &["key", "list"], None).stdout).unwrap();
+    assert_eq!(list.lines().count(), 2, "current and next: {list}");
+    assert!(list.lines().any(|l| l.contains("\tEdDSA\tnext\t")), "{list}");
+    let out = run(dir.path(), &["key", "rotate"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let new_kid = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_ne!(new_kid, header_kid(&before));
+    eventually("server signs with the rotated key", || async {
+        header_kid(token_login(&s, "kim").await["access_token"].as_str().unwrap()) == new_kid
+    })
+    .await;
+    let jwks: Value =
+        http().get(s.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let kids: Vec<&str> =
+        jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert!(kids.contains(&header_kid(&before).as_str()), "retired key still published");
+    assert_eq!(kids.len(), 3, "retired, current, next: {kids:?}");
+}
+
+#[tokio::test]
+async fn logout_all_from_cli_kills_live_bearer_token_on_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    assert!(
+        run(dir.path(), &["user", "add", "lee", "--password-stdin"], Some(PASSWORD))
+            .status
+            .success()
+    );
+    let out = run(dir.path(), &["client", "add", "rs", "--confidential"], None);
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let at = token_login(&s, "lee").await["access_token"].as_str().unwrap().to_owned();
+    let active = || async {
+        let res = http()
+            .post(s.url("/oauth/introspect"))
+            .basic_auth("rs", Some(&secret))
+            .form(&[("token", at.as_str())])
+            .send()
+            .await
+            .unwrap();
+        res.json::<Value>().await.unwrap()["active"] == json!(true)
+    };
+    assert!(active().await);
+    assert!(run(dir.path(), &["logout-all", "lee"], None).status.success());
+    eventually("access token dead on the server", || async { !active().await }).await;
+}
