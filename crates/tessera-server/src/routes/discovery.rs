@@ -38,7 +38,6 @@ async fn metadata(State(state): State<AppState>) -> Response {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "token_endpoint_auth_signing_alg_values_supported": [state.tessera.key_ring().algorithm().jose_name()],
     });
     let cache = HeaderValue::from_static("public, max-age=300");
     ([(header::CACHE_CONTROL, cache)], Json(body)).into_response()
