@@ -7,9 +7,11 @@ use tessera_core::Tessera;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-/// Purges expired sessions every `every` until the task is aborted. A failed
-/// sweep is logged and retried next round; expiry is enforced on every read
-/// regardless, so the sweep only reclaims space.
+/// Every `every` until aborted: purges expired sessions, rotates the signing
+/// key when its interval is up, prunes retired keys whose tokens have all
+/// expired, and purges expired revocations and refresh families. A failed
+/// round is logged and retried next time; expiry is enforced on every read
+/// regardless, so the purges only reclaim space.
 pub fn spawn_session_sweeper(tessera: Arc<Tessera>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -20,6 +22,9 @@ pub fn spawn_session_sweeper(tessera: Arc<Tessera>, every: Duration) -> JoinHand
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "expired sessions deleted"),
                 Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+            }
+            if let Err(e) = tessera.maintain_keys().await {
+                tracing::warn!(error = %e, "key maintenance failed");
             }
         }
     })
