@@ -1,9 +1,9 @@
 //! Accounts: registration, password change, disabling, listing.
 
+use crate::device::CurrentLogin;
 use crate::error::{Error, Result};
 use crate::password::PasswordCheck;
 use crate::service::{Registration, Tessera};
-use crate::session::SessionId;
 use crate::store::StoreError;
 use crate::user::{User, UserId, Username};
 
@@ -42,14 +42,14 @@ impl Tessera {
     }
 
     /// Changes `user`'s password after checking the current one, then ends
-    /// every other session and every refresh family of the user; `keep` (the
-    /// caller's own session) survives.
+    /// every other session and refresh family of the user (their access
+    /// tokens with them); the caller's own login (`keep`) survives.
     pub async fn change_password(
         &self,
         user: &User,
         current: &str,
         new: &str,
-        keep: Option<&SessionId>,
+        keep: CurrentLogin,
     ) -> Result<()> {
         self.config.password.check(new)?;
         let check = self.hashes.verify(current.to_owned(), user.password_hash.clone()).await?;
@@ -61,9 +61,19 @@ impl Tessera {
             return Err(Error::Unauthorized("user deleted"));
         }
         self.session_cache.invalidate_all();
-        self.stores.sessions.delete_user_sessions(&user.id, keep).await?;
+        let keep_session = match keep {
+            CurrentLogin::Session(id) => Some(id),
+            _ => None,
+        };
+        let keep_family = match keep {
+            CurrentLogin::Family(id) => Some(id),
+            _ => None,
+        };
+        self.stores.sessions.delete_user_sessions(&user.id, keep_session.as_ref()).await?;
         let now = self.clock.now();
-        for id in self.stores.refresh.revoke_user_families(&user.id, None, now).await? {
+        for id in
+            self.stores.refresh.revoke_user_families(&user.id, keep_family.as_ref(), now).await?
+        {
             self.tokens.revocations.add_family(id);
         }
         self.session_cache.invalidate_all();
@@ -94,8 +104,13 @@ impl Tessera {
         for id in self.stores.refresh.revoke_user_families(user, None, now).await? {
             self.tokens.revocations.add_family(id);
         }
-        self.stores.revocations.raise_tokens_not_before(user, now).await?;
-        self.tokens.revocations.raise_not_before(*user, now);
+        // `iat` has one-second resolution. Tokens of earlier seconds die by
+        // the not-before; tokens of this second die with their family (every
+        // user token carries its `sid`), so a login made right after this, in
+        // the same second, is not refused.
+        let not_before = now.minus(crate::Duration::seconds(1));
+        self.stores.revocations.raise_tokens_not_before(user, not_before).await?;
+        self.tokens.revocations.raise_not_before(*user, not_before);
         Ok(())
     }
 
@@ -114,6 +129,24 @@ impl Tessera {
     pub async fn disable_user(&self, user: &UserId) -> Result<()> {
         let found = self.stores.users.find_user(user).await?.ok_or(Error::NotFound)?;
         self.set_user_disabled(found.username.as_str(), true).await.map(drop)
+    }
+
+    /// The username of `user` (for gateway identity headers). Usernames never
+    /// change, so they are cached without invalidation.
+    pub async fn username_of(&self, user: &UserId) -> Result<String> {
+        if let Some(name) = self.usernames.get(user) {
+            return Ok(name.to_string());
+        }
+        let found =
+            self.stores.users.find_user(user).await?.ok_or(Error::Unauthorized("user deleted"))?;
+        let name: std::sync::Arc<str> = found.username.as_str().into();
+        self.usernames.insert(*user, name.clone());
+        Ok(name.to_string())
+    }
+
+    /// The user with `id`, if any.
+    pub async fn find_user(&self, id: &UserId) -> Result<Option<User>> {
+        Ok(self.stores.users.find_user(id).await?)
     }
 
     /// The user named `username`, or `NotFound`.

@@ -14,6 +14,11 @@ use crate::secret::Secret;
 #[derive(Debug)]
 pub struct CsrfVerified(());
 
+/// The proof, for checks implemented elsewhere in the core (hybrid mode).
+pub(crate) fn verified() -> CsrfVerified {
+    CsrfVerified(())
+}
+
 /// Checks `presented` against the token `bound` to the credential, in constant time.
 pub fn verify_token(bound: &Secret, presented: Option<&str>) -> Result<CsrfVerified> {
     match presented {

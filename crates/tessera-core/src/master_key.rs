@@ -53,6 +53,16 @@ impl MasterKey {
         URL_SAFE_NO_PAD.encode(self.0)
     }
 
+    /// A 256-bit subkey for one purpose (HMAC-SHA-256 of `label` under the
+    /// master key), so each use has its own key and none exposes the master.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.0);
+        let tag = aws_lc_rs::hmac::sign(&key, label.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     fn aead(&self) -> Result<LessSafeKey> {
         let key = UnboundKey::new(&AES_256_GCM, &self.0)
             .map_err(|_| Error::Internal("AES-256-GCM key setup failed".into()))?;
@@ -133,6 +143,14 @@ mod tests {
         assert_eq!(MasterKey::parse(&hex).unwrap().0, k.0);
         assert!(MasterKey::parse("short").is_err());
         assert!(format!("{k:?}").contains("redacted"));
+    }
+
+    #[test]
+    fn master_key_derived_subkeys_differ_by_label_and_master() {
+        let k = MasterKey::generate(&OsEntropy);
+        assert_ne!(k.derive("a"), k.derive("b"));
+        assert_eq!(k.derive("a"), k.derive("a"));
+        assert_ne!(k.derive("a"), MasterKey::generate(&OsEntropy).derive("a"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::OsEntropy;
 use crate::clock::ManualClock;
+use crate::device::CurrentLogin;
 use crate::memory::MemoryStore;
 use crate::password::Argon2idHasher;
 use crate::service::{TesseraConfig, TesseraParts};
@@ -156,6 +157,8 @@ async fn refresh_garbage_tokens_are_invalid_grant() {
 async fn refresh_password_change_revokes_every_family() {
     let (_, t, user) = setup().await;
     let a = t.start_family(&user, request()).await.unwrap();
-    t.change_password(&user, "correct horse battery", "another fine password", None).await.unwrap();
+    t.change_password(&user, "correct horse battery", "another fine password", CurrentLogin::None)
+        .await
+        .unwrap();
     assert!(t.rotate_refresh(a.secret.expose(), "tessera", None).await.is_err());
 }

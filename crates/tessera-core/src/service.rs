@@ -59,6 +59,11 @@ pub struct Tessera {
     pub(crate) master_key: MasterKey,
     /// The key ring and the revocation index.
     pub(crate) tokens: TokenState,
+    /// Key of the hybrid-mode CSRF tokens (derived from the master key, so
+    /// every node sharing the store computes the same tokens).
+    pub(crate) hybrid_csrf_key: [u8; 32],
+    /// Usernames by id (they never change), for identity headers.
+    pub(crate) usernames: moka::sync::Cache<crate::user::UserId, std::sync::Arc<str>>,
 }
 
 /// Everything [`Tessera::new`] needs.
@@ -103,8 +108,10 @@ impl Tessera {
             dummy_hash,
             config: parts.config,
             session_cache: SessionCache::default(),
+            hybrid_csrf_key: parts.master_key.derive("tessera/hybrid-csrf/v1"),
             master_key: parts.master_key,
             tokens,
+            usernames: moka::sync::Cache::new(100_000),
         })
     }
 

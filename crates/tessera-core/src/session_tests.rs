@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::device::CurrentLogin;
 use crate::memory::MemoryStore;
 use crate::password::Argon2idHasher;
 use crate::service::{TesseraConfig, TesseraParts};
@@ -166,12 +167,21 @@ async fn change_password_ends_other_sessions_keeps_callers() {
     let (_, t, user) = setup().await;
     let mine = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
     let other = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
-    let wrong =
-        t.change_password(&user, "nope nope nope", "new password 123", Some(&mine.record.id));
+    let wrong = t.change_password(
+        &user,
+        "nope nope nope",
+        "new password 123",
+        CurrentLogin::Session(mine.record.id),
+    );
     assert!(matches!(wrong.await, Err(Error::InvalidCredentials(_))));
-    t.change_password(&user, "correct horse battery", "new password 123", Some(&mine.record.id))
-        .await
-        .unwrap();
+    t.change_password(
+        &user,
+        "correct horse battery",
+        "new password 123",
+        CurrentLogin::Session(mine.record.id),
+    )
+    .await
+    .unwrap();
     assert!(t.resume_session(mine.secret.expose()).await.is_ok());
     assert!(t.resume_session(other.secret.expose()).await.is_err());
     assert!(t.authenticate("alice", "new password 123").await.is_ok());

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::device::CurrentLogin;
 use crate::master_key::MasterKey;
 use crate::memory::MemoryStore;
 use crate::password::Argon2idHasher;
@@ -278,6 +279,20 @@ async fn token_password_change_kills_other_families_access_tokens_at_once() {
     let (_, t) = with_alice(Algorithm::EdDSA).await;
     let g = login(&t, None).await;
     let user = t.find_user_by_name("alice").await.unwrap();
-    t.change_password(&user, PW, "a brand new passphrase", None).await.unwrap();
+    t.change_password(&user, PW, "a brand new passphrase", CurrentLogin::None).await.unwrap();
     assert!(matches!(t.verify_access_token(&g.access.token), Err(Error::InvalidToken("revoked"))));
+}
+
+#[tokio::test]
+async fn token_logout_everywhere_then_immediate_login_works() {
+    let (w, t) = with_alice(Algorithm::EdDSA).await;
+    let before = login(&t, None).await;
+    w.clock.advance(Duration::seconds(1));
+    let same_second = login(&t, None).await;
+    let user = t.find_user_by_name("alice").await.unwrap();
+    t.log_out_everywhere(&user.id).await.unwrap();
+    assert!(t.verify_access_token(&before.access.token).is_err(), "issued a second earlier");
+    assert!(t.verify_access_token(&same_second.access.token).is_err(), "issued this second");
+    let after = login(&t, None).await;
+    assert!(t.verify_access_token(&after.access.token).is_ok(), "a new login right after works");
 }

@@ -13,37 +13,102 @@ pub struct CookiePolicy {
     secure: bool,
 }
 
+/// One of Tessera's cookies: its name (secure and development forms) and attributes.
+#[derive(Clone, Copy, Debug)]
+pub struct CookieSpec {
+    secure_name: &'static str,
+    plain_name: &'static str,
+    path: &'static str,
+    http_only: bool,
+    same_site: &'static str,
+}
+
+/// The opaque session secret (session mode).
+pub const SESSION: CookieSpec = CookieSpec {
+    secure_name: "__Host-tessera_session",
+    plain_name: "tessera_session",
+    path: "/",
+    http_only: true,
+    same_site: "Lax",
+};
+/// The access token (hybrid mode).
+pub const ACCESS: CookieSpec = CookieSpec {
+    secure_name: "__Host-tessera_at",
+    plain_name: "tessera_at",
+    path: "/",
+    http_only: true,
+    same_site: "Lax",
+};
+/// The refresh token (hybrid mode): sent only to `/v1/hybrid/*`, never cross-site.
+pub const REFRESH: CookieSpec = CookieSpec {
+    secure_name: "__Secure-tessera_rt",
+    plain_name: "tessera_rt",
+    path: "/v1/hybrid",
+    http_only: true,
+    same_site: "Strict",
+};
+/// The CSRF token (hybrid mode): readable by page scripts on purpose.
+pub const CSRF: CookieSpec = CookieSpec {
+    secure_name: "__Host-tessera_csrf",
+    plain_name: "tessera_csrf",
+    path: "/",
+    http_only: false,
+    same_site: "Lax",
+};
+
 impl CookiePolicy {
     /// Secure (prefixed, `Secure`) unless explicitly turned off for plain-HTTP development.
     pub fn new(secure: bool) -> Self {
         Self { secure }
     }
 
-    /// Name of the session cookie.
-    pub fn session_name(self) -> &'static str {
-        if self.secure { "__Host-tessera_session" } else { "tessera_session" }
+    /// The cookie's name in this deployment.
+    pub fn name(self, spec: CookieSpec) -> &'static str {
+        if self.secure { spec.secure_name } else { spec.plain_name }
+    }
+
+    /// `Set-Cookie` carrying `value`.
+    pub fn set(self, spec: CookieSpec, value: &str) -> HeaderValue {
+        self.header(spec, value, "")
+    }
+
+    /// `Set-Cookie` clearing the cookie: same name and path, `Max-Age=0`.
+    pub fn clear(self, spec: CookieSpec) -> HeaderValue {
+        self.header(spec, "", "; Max-Age=0")
+    }
+
+    fn header(self, spec: CookieSpec, value: &str, extra: &str) -> HeaderValue {
+        let http_only = if spec.http_only { "; HttpOnly" } else { "" };
+        let secure = if self.secure { "; Secure" } else { "" };
+        let text = format!(
+            "{}={value}; Path={}{extra}{http_only}{secure}; SameSite={}",
+            self.name(spec),
+            spec.path,
+            spec.same_site
+        );
+        // Only base64url / JWT values and fixed names are interpolated: always valid.
+        HeaderValue::from_str(&text)
+            .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+    }
+
+    /// The value of `spec`'s cookie in the request, if any.
+    pub fn get(self, spec: CookieSpec, headers: &HeaderMap) -> Option<&str> {
+        find_cookie(headers, self.name(spec))
     }
 
     /// `Set-Cookie` carrying a new session secret.
     pub fn set_session(self, secret: &str) -> HeaderValue {
-        self.header(&format!("{}={secret}; Path=/; HttpOnly", self.session_name()))
+        self.set(SESSION, secret)
     }
 
-    /// `Set-Cookie` clearing the session cookie: same name and path, `Max-Age=0`.
+    /// `Set-Cookie` clearing the session cookie.
     pub fn clear_session(self) -> HeaderValue {
-        self.header(&format!("{}=; Path=/; Max-Age=0; HttpOnly", self.session_name()))
-    }
-
-    fn header(self, head: &str) -> HeaderValue {
-        let secure = if self.secure { "; Secure" } else { "" };
-        // Only base64url secrets and fixed names are interpolated: always valid.
-        HeaderValue::from_str(&format!("{head}{secure}; SameSite=Lax"))
-            .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+        self.clear(SESSION)
     }
 
     /// The session secret the request carries, if any.
     pub fn session_secret(self, headers: &HeaderMap) -> Option<&str> {
-        find_cookie(headers, self.session_name())
+        self.get(SESSION, headers)
     }
 }
 
@@ -82,6 +147,24 @@ mod tests {
         assert_eq!(
             p.clear_session(),
             "__Host-tessera_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn hybrid_cookie_attributes_exact() {
+        let p = CookiePolicy::new(true);
+        assert_eq!(
+            p.set(ACCESS, "j.w.t"),
+            "__Host-tessera_at=j.w.t; Path=/; HttpOnly; Secure; SameSite=Lax"
+        );
+        assert_eq!(
+            p.set(REFRESH, "r"),
+            "__Secure-tessera_rt=r; Path=/v1/hybrid; HttpOnly; Secure; SameSite=Strict"
+        );
+        assert_eq!(p.set(CSRF, "c"), "__Host-tessera_csrf=c; Path=/; Secure; SameSite=Lax");
+        assert_eq!(
+            p.clear(REFRESH),
+            "__Secure-tessera_rt=; Path=/v1/hybrid; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
         );
     }
 

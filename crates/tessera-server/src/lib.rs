@@ -15,6 +15,7 @@ mod error;
 mod listener;
 mod origin;
 mod payload;
+mod principal;
 mod routes;
 mod session_auth;
 

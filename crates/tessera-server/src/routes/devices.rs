@@ -1,0 +1,64 @@
+//! Sessions and devices: `GET /v1/sessions`, `DELETE /v1/sessions/{id}`,
+//! `POST /v1/logout-all`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::cookie::{ACCESS, CSRF, CookiePolicy, REFRESH, SESSION};
+use crate::error::ApiError;
+use crate::principal::Authenticated;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sessions", get(list))
+        .route("/v1/sessions/{id}", delete(end))
+        .route("/v1/logout-all", post(logout_all))
+}
+
+async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
+    let devices = state.tessera.list_devices(&auth.user_id, auth.current()).await?;
+    let sessions: Vec<Value> = devices
+        .into_iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "kind": d.kind.as_str(),
+                "created_at": d.created_at,
+                "last_seen_at": d.last_seen_at,
+                "expires_at": d.expires_at,
+                "user_agent": d.client.user_agent,
+                "ip": d.client.ip,
+                "current": d.current,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+async fn end(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.tessera.end_device(&auth.user_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// 204; a cookie caller's cookies are cleared too, since they are now dead.
+async fn logout_all(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
+    state.tessera.log_out_everywhere(&auth.user_id).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if auth.by_cookie() {
+        let cookies = CookiePolicy::new(state.config.secure_cookies);
+        for spec in [SESSION, ACCESS, REFRESH, CSRF] {
+            res.headers_mut().append(header::SET_COOKIE, cookies.clear(spec));
+        }
+        res.headers_mut().insert(HeaderName::from_static("clear-site-data"), HeaderValue::from_static("\"cookies\""));
+    }
+    Ok(res)
+}

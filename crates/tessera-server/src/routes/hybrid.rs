@@ -1,0 +1,163 @@
+//! Hybrid mode: `/v1/hybrid/login`, `/v1/hybrid/refresh`, `/v1/hybrid/logout`.
+//!
+//! The access token travels in an `HttpOnly` cookie (out of page scripts'
+//! reach), the refresh token in a `SameSite=Strict` cookie scoped to
+//! `/v1/hybrid`, and a CSRF token bound to the login in a cookie scripts can
+//! read and echo in `X-CSRF-Token`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tessera_core::refresh::{FamilyId, FamilyKind};
+use tessera_core::token::TokenGrant;
+use tessera_core::user::User;
+use tessera_core::{Error, Tessera};
+
+use crate::AppState;
+use crate::client::Client;
+use crate::cookie::{ACCESS, CSRF, CookiePolicy, REFRESH};
+use crate::error::ApiError;
+use crate::payload::JsonOrForm;
+use crate::session_auth::CSRF_HEADER;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/hybrid/login", post(login))
+        .route("/v1/hybrid/refresh", post(refresh))
+        .route("/v1/hybrid/logout", post(logout))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+fn csrf_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())
+}
+
+/// The three `Set-Cookie` headers for a grant.
+fn grant_cookies(
+    tessera: &Tessera,
+    cookies: CookiePolicy,
+    grant: &TokenGrant,
+) -> (String, [(HeaderName, HeaderValue); 4]) {
+    let csrf = tessera.hybrid_csrf_token(&grant.refresh.family.id);
+    let headers = [
+        (header::SET_COOKIE, cookies.set(ACCESS, &grant.access.token)),
+        (header::SET_COOKIE, cookies.set(REFRESH, grant.refresh.secret.expose())),
+        (header::SET_COOKIE, cookies.set(CSRF, &csrf)),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ];
+    (csrf, headers)
+}
+
+fn cleared(cookies: CookiePolicy, status: StatusCode) -> Response {
+    let headers = [
+        (header::SET_COOKIE, cookies.clear(ACCESS)),
+        (header::SET_COOKIE, cookies.clear(REFRESH)),
+        (header::SET_COOKIE, cookies.clear(CSRF)),
+    ];
+    (status, headers).into_response()
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    JsonOrForm(c): JsonOrForm<Credentials>,
+) -> Result<Response, ApiError> {
+    let cookies = CookiePolicy::new(state.config.secure_cookies);
+    let (user, grant) = state
+        .tessera
+        .login_for_tokens(&c.username, &c.password, None, None, FamilyKind::Hybrid, client)
+        .await?;
+    // A login replaces whatever hybrid login the browser carried (fixation).
+    if let Some(old) = cookies.get(REFRESH, &headers)
+        && let Ok(family) = state.tessera.family_of_refresh_token(old).await
+    {
+        state.tessera.revoke_family(&family.id).await?;
+    }
+    let (csrf, set) = grant_cookies(&state.tessera, cookies, &grant);
+    let User { id, username, .. } = user;
+    let body = json!({
+        "user": {"id": id, "username": username},
+        "csrf_token": csrf,
+        "expires_in": grant.access.expires_in,
+    });
+    Ok((set, Json(body)).into_response())
+}
+
+async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let cookies = CookiePolicy::new(state.config.secure_cookies);
+    let Some(rt) = cookies.get(REFRESH, &headers) else {
+        return Err(Error::Unauthorized("no refresh cookie").into());
+    };
+    // The family of a live or consumed token in a live family: CSRF is
+    // checked before anything is consumed, and the rotation below then
+    // detects reuse of a consumed token (and revokes the family).
+    let family = match state.tessera.family_of_refresh_token(rt).await {
+        Ok(f) => f,
+        Err(e @ Error::InvalidGrant(_)) => return Ok(with_cleared(ApiError::from(e), cookies)),
+        Err(e) => return Err(e.into()),
+    };
+    state.tessera.verify_hybrid_csrf(&family.id, csrf_header(&headers))?;
+    match state.tessera.refresh_tokens(rt, &family.client_id, None).await {
+        Ok(grant) => {
+            let (csrf, set) = grant_cookies(&state.tessera, cookies, &grant);
+            Ok((set, Json(json!({"csrf_token": csrf, "expires_in": grant.access.expires_in})))
+                .into_response())
+        }
+        Err(e @ Error::InvalidGrant(_)) => Ok(with_cleared(ApiError::from(e), cookies)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn with_cleared(err: ApiError, cookies: CookiePolicy) -> Response {
+    let mut res = err.into_response();
+    for spec in [ACCESS, REFRESH, CSRF] {
+        res.headers_mut().append(header::SET_COOKIE, cookies.clear(spec));
+    }
+    res
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let cookies = CookiePolicy::new(state.config.secure_cookies);
+    let sid = login_of(&state, cookies, &headers).await?;
+    state.tessera.verify_hybrid_csrf(&sid, csrf_header(&headers))?;
+    state.tessera.revoke_family(&sid).await?;
+    let mut res = cleared(cookies, StatusCode::NO_CONTENT);
+    res.headers_mut().insert(
+        HeaderName::from_static("clear-site-data"),
+        HeaderValue::from_static("\"cookies\""),
+    );
+    Ok(res)
+}
+
+/// The login a hybrid request belongs to: from the access-token cookie, or
+/// (once that has expired) from the refresh cookie.
+async fn login_of(
+    state: &AppState,
+    cookies: CookiePolicy,
+    headers: &HeaderMap,
+) -> Result<FamilyId, ApiError> {
+    if let Some(at) = cookies.get(ACCESS, headers)
+        && let Ok(bearer) = state.tessera.verify_access_token(at)
+        && let Some(sid) = bearer.family_id()
+    {
+        return Ok(sid);
+    }
+    if let Some(rt) = cookies.get(REFRESH, headers) {
+        match state.tessera.family_of_refresh_token(rt).await {
+            Ok(f) => return Ok(f.id),
+            Err(Error::Store(e)) => return Err(Error::Store(e).into()),
+            Err(_) => {}
+        }
+    }
+    Err(Error::Unauthorized("no live hybrid login").into())
+}

@@ -1,0 +1,213 @@
+//! `/v1/verify`: forward authentication for nginx `auth_request`, Traefik
+//! `forwardAuth`, Envoy `ext_authz` and Caddy `forward_auth`.
+//!
+//! Answers only 200, 401, 403 or 503, so a gateway that treats anything else
+//! as an error fails closed. Identity headers the client sent (`X-Auth-*`,
+//! `Remote-User`, …) are never read: the answer's headers are built here
+//! from the verified credential only.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use serde::Serialize;
+use tessera_core::Error;
+use tessera_core::token::VerifiedBearer;
+
+use crate::AppState;
+use crate::bearer::credentials;
+use crate::cookie::{ACCESS, CookiePolicy};
+use crate::error::{ApiError, BEARER, BEARER_INVALID};
+use crate::session_auth::CSRF_HEADER;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/verify", any(verify))
+}
+
+#[derive(Serialize)]
+struct Identity {
+    subject: String,
+    username: String,
+    scope: String,
+    method: &'static str,
+    session: String,
+}
+
+impl Identity {
+    fn into_response(self) -> Response {
+        let h = |name: &'static str, v: &str| {
+            (
+                HeaderName::from_static(name),
+                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
+            )
+        };
+        let headers = [
+            h("x-auth-subject", &self.subject),
+            h("x-auth-username", &self.username),
+            h("x-auth-scope", &self.scope),
+            h("x-auth-method", self.method),
+            h("x-auth-session", &self.session),
+        ];
+        (StatusCode::OK, headers, Json(self)).into_response()
+    }
+}
+
+/// The original request's method, as the gateway forwards it.
+fn original_method(headers: &HeaderMap) -> Method {
+    ["x-original-method", "x-forwarded-method"]
+        .iter()
+        .find_map(|n| headers.get(*n))
+        .and_then(|v| Method::from_bytes(v.as_bytes()).ok())
+        .unwrap_or(Method::GET)
+}
+
+/// `?scope=a%20b` (or `a+b`): every listed scope is required.
+fn required_scope(query: Option<&str>) -> Result<String, ApiError> {
+    let Some(q) = query else { return Ok(String::new()) };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).map_err(|_| insufficient())?;
+    Ok(pairs
+        .into_iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v)
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+fn insufficient() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        "the credential lacks a required scope",
+    )
+}
+
+/// Maps every failure onto the four statuses a gateway understands.
+fn gateway_error(e: Error, presented: bool) -> ApiError {
+    match e {
+        Error::Store(_) => ApiError::from(e),
+        Error::CsrfFailed(_) => ApiError::from(e),
+        _ if presented => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the credential is invalid")
+                .with_challenge(BEARER_INVALID)
+        }
+        _ => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a credential is required")
+            .with_challenge(BEARER),
+    }
+}
+
+fn has_scopes(granted: &str, required: &str) -> bool {
+    let granted: Vec<&str> = granted.split(' ').collect();
+    required.split(' ').filter(|s| !s.is_empty()).all(|s| granted.contains(&s))
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match check(&state, &headers, query.as_deref()).await {
+        Ok(identity) => identity.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn check(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Identity, ApiError> {
+    let required = required_scope(query)?;
+    let identity = identify(state, headers).await?;
+    if !has_scopes(&identity.scope, &required) {
+        return Err(insufficient());
+    }
+    Ok(identity)
+}
+
+async fn token_identity(
+    state: &AppState,
+    bearer: &VerifiedBearer,
+    method: &'static str,
+) -> Result<Identity, ApiError> {
+    let c = bearer.claims();
+    let username = match bearer.user_id() {
+        Some(id) => state.tessera.username_of(&id).await.map_err(|e| gateway_error(e, true))?,
+        None => String::new(),
+    };
+    Ok(Identity {
+        subject: c.sub.clone(),
+        username,
+        scope: c.scope.clone(),
+        method,
+        session: c.sid.clone().unwrap_or_default(),
+    })
+}
+
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    // 1. Authorization: Bearer.
+    if let Some(token) = credentials(headers, "Bearer") {
+        let bearer =
+            state.tessera.verify_access_token(token).map_err(|e| gateway_error(e, true))?;
+        return token_identity(state, &bearer, "bearer").await;
+    }
+    // Cookies ride along with cross-site requests, so with a cookie
+    // credential an unsafe original method also needs the CSRF token.
+    let unsafe_method = !original_method(headers).is_safe();
+    let presented_csrf = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    let cookies = CookiePolicy::new(state.config.secure_cookies);
+    // 2. The hybrid access-token cookie.
+    if let Some(token) = cookies.get(ACCESS, headers) {
+        let bearer =
+            state.tessera.verify_access_token(token).map_err(|e| gateway_error(e, true))?;
+        let sid =
+            bearer.family_id().ok_or_else(|| gateway_error(Error::InvalidToken("no sid"), true))?;
+        if unsafe_method {
+            state
+                .tessera
+                .verify_hybrid_csrf(&sid, presented_csrf)
+                .map_err(|e| gateway_error(e, true))?;
+        }
+        return token_identity(state, &bearer, "hybrid").await;
+    }
+    // 3. The session cookie.
+    let Some(secret) = cookies.session_secret(headers) else {
+        return Err(gateway_error(Error::Unauthorized("no credential"), false));
+    };
+    let session = state.tessera.resume_session(secret).await.map_err(|e| gateway_error(e, true))?;
+    if unsafe_method {
+        session.verify_csrf(presented_csrf).map_err(|e| gateway_error(e, true))?;
+    }
+    let user = session.user();
+    Ok(Identity {
+        subject: user.id.to_string(),
+        username: user.username.to_string(),
+        scope: user.scope.clone(),
+        method: "session",
+        session: session.record().id.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_query_forms() {
+        assert_eq!(required_scope(None).unwrap(), "");
+        assert_eq!(required_scope(Some("scope=a%20b")).unwrap(), "a b");
+        assert_eq!(required_scope(Some("scope=a+b")).unwrap(), "a b");
+        assert_eq!(required_scope(Some("scope=a&scope=b")).unwrap(), "a b");
+        assert!(has_scopes("a b c", "a c") && !has_scopes("a", "a b") && has_scopes("", ""));
+    }
+
+    #[test]
+    fn original_method_defaults_to_get_and_reads_both_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(original_method(&h), Method::GET);
+        h.insert("x-forwarded-method", HeaderValue::from_static("DELETE"));
+        assert_eq!(original_method(&h), Method::DELETE);
+        h.insert("x-original-method", HeaderValue::from_static("POST"));
+        assert_eq!(original_method(&h), Method::POST);
+    }
+}
