@@ -48,6 +48,7 @@ pub fn app(state: AppState) -> Router {
     };
     routes::router()
         .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
+        .layer(origin::cors(&state.config.origins))
         // Responses may carry secrets (cookies, CSRF tokens, session data):
         // nothing here is cacheable unless a handler says otherwise.
         .layer(static_header(header::CACHE_CONTROL, "no-store"))

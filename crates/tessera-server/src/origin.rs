@@ -9,6 +9,12 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use tessera_core::csrf::OriginPolicy;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -27,4 +33,24 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         Ok(()) => next.run(req).await,
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// CORS with credentials for the allowed origins only: each is echoed
+/// exactly (never `*`, never `null`), with `Vary: Origin`. Preflights are
+/// answered here; the origin guard still refuses cross-origin unsafe
+/// requests that skip the preflight.
+pub fn cors(origins: &OriginPolicy) -> CorsLayer {
+    let allowed: Vec<HeaderValue> =
+        origins.allowed().iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-csrf-token"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
 }

@@ -85,7 +85,10 @@ impl FromRequestParts<AppState> for Authenticated {
             if needs_csrf {
                 session.verify_csrf(csrf)?;
             }
-            return Ok(Self { user_id: session.user().id, credential: Credential::Session(session) });
+            return Ok(Self {
+                user_id: session.user().id,
+                credential: Credential::Session(session),
+            });
         }
         Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a credential is required")
             .with_challenge(BEARER))

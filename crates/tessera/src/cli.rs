@@ -32,6 +32,9 @@ pub enum Command {
     /// Manage the signing key ring.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// List or end browser sessions and token families.
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// End every session, refresh family and access token of a user.
     LogoutAll {
         /// Username.
@@ -55,6 +58,23 @@ pub enum ClientCommand {
     },
     /// List clients: id, type, scope, created.
     List,
+}
+
+/// `tessera session …`.
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List live sessions and families: id, kind, user, created, last seen,
+    /// expires, address, user agent.
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End one session or family by id, at once (its access tokens included).
+    Revoke {
+        /// Session or family id, as listed.
+        id: String,
+    },
 }
 
 /// `tessera key …`.

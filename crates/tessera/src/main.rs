@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod key;
 mod serve;
+mod session;
 mod settings;
 mod user;
 mod wiring;
@@ -49,6 +50,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(settings, cmd).await,
         Command::Client(cmd) => client::run(settings, cmd).await,
         Command::Key(cmd) => key::run(settings, cmd).await,
+        Command::Session(cmd) => session::run(settings, cmd).await,
         Command::LogoutAll { name } => {
             let tessera = wiring::tessera(&settings).await?;
             let user = tessera

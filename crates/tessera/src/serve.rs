@@ -17,31 +17,30 @@ pub async fn run(settings: Settings) -> Result<()> {
     let sweeper = spawn_session_sweeper(Arc::clone(&tessera), settings.sweep_interval);
     let watcher = spawn_revocation_watcher(Arc::clone(&tessera), settings.revocation_poll);
     let state = AppState { tessera, config: Arc::new(settings.server) };
+    let shutdown = shutdown_signal()?;
     tracing::info!(
         addr = %listener.local_addr()?, store = %settings.store, issuer = %settings.issuer,
         "tessera serving"
     );
-    serve(listener, state, shutdown_signal()).await.context("server failed")?;
+    serve(listener, state, shutdown).await.context("server failed")?;
     sweeper.abort();
     watcher.abort();
     tracing::info!("tessera stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Resolves on SIGINT or SIGTERM. The handlers are installed here, before
+/// the server announces itself, so a signal sent as soon as it is up is
+/// handled gracefully rather than killing the process.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
-    tracing::info!("shutdown requested; finishing in-flight requests");
+        tracing::info!("shutdown requested; finishing in-flight requests");
+    })
 }

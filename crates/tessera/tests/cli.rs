@@ -326,3 +326,44 @@ async fn logout_all_from_cli_kills_live_bearer_token_on_running_server() {
     assert!(run(dir.path(), &["logout-all", "lee"], None).status.success());
     eventually("access token dead on the server", || async { !active().await }).await;
 }
+
+#[tokio::test]
+async fn session_list_and_revoke_from_cli_end_a_live_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--insecure-cookies"]);
+    assert!(
+        run(dir.path(), &["user", "add", "max", "--password-stdin"], Some(PASSWORD))
+            .status
+            .success()
+    );
+    let res = login(&s, "max").await;
+    let cookie =
+        res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let session_id =
+        res.json::<Value>().await.unwrap()["session"]["id"].as_str().unwrap().to_owned();
+    let family = token_login(&s, "max").await;
+    let listed =
+        String::from_utf8(run(dir.path(), &["session", "list", "--user", "max"], None).stdout)
+            .unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        listed.lines().any(|l| l.starts_with(&format!("{session_id}\tsession\tmax\t"))),
+        "{listed}"
+    );
+    assert!(listed.lines().any(|l| l.contains("\ttoken\tmax\t")), "{listed}");
+
+    assert!(run(dir.path(), &["session", "revoke", &session_id], None).status.success());
+    let whoami = || http().get(s.url("/v1/session")).header("cookie", &cookie).send();
+    eventually("revoked session refused by the server", || async {
+        whoami().await.unwrap().status() == 401
+    })
+    .await;
+    let out = run(dir.path(), &["session", "revoke", &session_id], None);
+    assert!(!out.status.success(), "already gone");
+    let at = family["access_token"].as_str().unwrap();
+    assert_eq!(
+        http().get(s.url("/v1/verify")).bearer_auth(at).send().await.unwrap().status(),
+        200,
+        "the other login is untouched"
+    );
+}

@@ -50,7 +50,10 @@ async fn end(
 }
 
 /// 204; a cookie caller's cookies are cleared too, since they are now dead.
-async fn logout_all(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
+async fn logout_all(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
     state.tessera.log_out_everywhere(&auth.user_id).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     if auth.by_cookie() {
@@ -58,7 +61,10 @@ async fn logout_all(State(state): State<AppState>, auth: Authenticated) -> Resul
         for spec in [SESSION, ACCESS, REFRESH, CSRF] {
             res.headers_mut().append(header::SET_COOKIE, cookies.clear(spec));
         }
-        res.headers_mut().insert(HeaderName::from_static("clear-site-data"), HeaderValue::from_static("\"cookies\""));
+        res.headers_mut().insert(
+            HeaderName::from_static("clear-site-data"),
+            HeaderValue::from_static("\"cookies\""),
+        );
     }
     Ok(res)
 }

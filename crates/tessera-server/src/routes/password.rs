@@ -31,8 +31,15 @@ async fn change(
 ) -> Result<StatusCode, ApiError> {
     let user = match &auth.credential {
         Credential::Session(s) => s.user().clone(),
-        _ => state.tessera.find_user(&auth.user_id).await?.ok_or(Error::Unauthorized("user deleted"))?,
+        _ => state
+            .tessera
+            .find_user(&auth.user_id)
+            .await?
+            .ok_or(Error::Unauthorized("user deleted"))?,
     };
-    state.tessera.change_password(&user, &body.current_password, &body.new_password, auth.current()).await?;
+    state
+        .tessera
+        .change_password(&user, &body.current_password, &body.new_password, auth.current())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
