@@ -10,9 +10,11 @@ use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 use tessera_core::csrf::OriginPolicy;
+use tessera_core::master_key::MasterKey;
 use tessera_core::password::Argon2idHasher;
 use tessera_core::service::{Registration, TesseraParts};
 use tessera_core::session::SessionPolicy;
+use tessera_core::token::TokenPolicy;
 use tessera_core::{Duration, ManualClock, OsEntropy, Tessera, TesseraConfig, Timestamp};
 use tessera_server::{AppState, ServerConfig};
 use tokio::sync::oneshot;
@@ -21,6 +23,10 @@ use tokio::sync::oneshot;
 pub const APP_ORIGIN: &str = "https://app.example.test";
 /// A password that passes the default policy.
 pub const PASSWORD: &str = "correct horse battery staple";
+/// `iss` of the test server's tokens (fixed: the port is only known after bind).
+pub const ISSUER: &str = "https://auth.example.test";
+/// `aud` of the test server's access tokens.
+pub const AUDIENCE: &str = "https://api.example.test";
 
 /// How to start a test server.
 #[derive(Clone, Debug)]
@@ -33,6 +39,12 @@ pub struct Options {
     pub body_limit: usize,
     /// Argon2 at production cost (m=19456, t=2) instead of a cheap one.
     pub real_argon2: bool,
+    /// The signing algorithm of the key ring (token mode).
+    pub algorithm: tessera_token::Algorithm,
+    /// Access-token lifetime, in seconds.
+    pub access_ttl: i64,
+    /// The manual clock's start (Unix seconds).
+    pub start_unix: i64,
 }
 
 impl Default for Options {
@@ -45,6 +57,9 @@ impl Default for Options {
             data_limit: 16 * 1024,
             body_limit: 64 * 1024,
             real_argon2: false,
+            algorithm: tessera_token::Algorithm::EdDSA,
+            access_ttl: 900,
+            start_unix: 1_790_000_000,
         }
     }
 }
@@ -59,6 +74,9 @@ pub struct TestServer {
     cookie_name: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
+    master_key: MasterKey,
+    options: Options,
+    watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -68,9 +86,19 @@ impl TestServer {
 
     pub async fn start_with(o: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix(o.start_unix)));
+        Self::boot(o, dir, clock, MasterKey::generate(&OsEntropy)).await
+    }
+
+    /// Starts a server over the store in `dir`, creating it if absent.
+    async fn boot(
+        o: Options,
+        dir: tempfile::TempDir,
+        clock: Arc<ManualClock>,
+        master_key: MasterKey,
+    ) -> Self {
         let db_path = dir.path().join("tessera.db");
         let stores = tessera_store::open(&format!("sqlite://{}", db_path.display())).await.unwrap();
-        let clock = Arc::new(ManualClock::new(Timestamp::from_unix(1_790_000_000)));
         let hasher = if o.real_argon2 {
             Argon2idHasher::default()
         } else {
@@ -83,7 +111,7 @@ impl TestServer {
                 entropy: Arc::new(OsEntropy),
                 hasher: Arc::new(hasher),
                 hash_concurrency: 2,
-                master_key: tessera_core::master_key::MasterKey::generate(&OsEntropy),
+                master_key: master_key.clone(),
                 config: TesseraConfig {
                     session: SessionPolicy {
                         idle_ttl: Duration::seconds(o.idle_ttl),
@@ -91,6 +119,13 @@ impl TestServer {
                         data_limit: o.data_limit,
                     },
                     registration: o.registration,
+                    token: TokenPolicy {
+                        issuer: ISSUER.to_owned(),
+                        audience: AUDIENCE.to_owned(),
+                        algorithm: o.algorithm,
+                        access_ttl: Duration::seconds(o.access_ttl),
+                        ..TokenPolicy::default()
+                    },
                     ..TesseraConfig::default()
                 },
             })
@@ -101,8 +136,8 @@ impl TestServer {
         config.secure_cookies = o.secure_cookies;
         config.body_limit = o.body_limit;
         let state = AppState { tessera: tessera.clone(), config: Arc::new(config) };
-        // As in `tessera serve`; aborted with the test's runtime.
-        tessera_server::spawn_revocation_watcher(
+        // As in `tessera serve`; aborted with the test's runtime (or on restart).
+        let watcher = tessera_server::spawn_revocation_watcher(
             tessera.clone(),
             std::time::Duration::from_millis(100),
         );
@@ -116,7 +151,19 @@ impl TestServer {
             if o.secure_cookies { "__Host-tessera_session" } else { "tessera_session" };
         let http =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { base, clock, tessera, http, db_path, cookie_name, shutdown: Some(tx), _dir: dir }
+        Self {
+            base,
+            clock,
+            tessera,
+            http,
+            db_path,
+            cookie_name,
+            shutdown: Some(tx),
+            _dir: dir,
+            master_key,
+            options: o,
+            watcher: Some(watcher),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -185,6 +232,9 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(watcher) = self.watcher.take() {
+            watcher.abort();
         }
     }
 }
@@ -341,5 +391,72 @@ impl TestServer {
     pub async fn assert_healthy(&self) {
         let res = self.req(Method::GET, "/healthz").send().await.expect("/healthz unreachable");
         assert_eq!(res.status(), 200, "server stopped answering /healthz");
+    }
+}
+
+// ---- Helpers appended for the token-mode suites. ----
+
+impl TestServer {
+    /// Stops this server and starts a new one, as a process restart would: a
+    /// new `Tessera` (key ring and revocation index reloaded from the store)
+    /// and a new listener over the same SQLite file, master key, options and
+    /// clock. Nothing in memory survives; only what the store holds does.
+    pub async fn restart(mut self) -> TestServer {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(watcher) = self.watcher.take() {
+            watcher.abort();
+        }
+        // `self` implements Drop, so its fields are swapped out, not moved.
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        let (options, clock, master_key) =
+            (self.options.clone(), self.clock.clone(), self.master_key.clone());
+        drop(self);
+        Self::boot(options, dir, clock, master_key).await
+    }
+
+    /// Creates `username` (password [`PASSWORD`]) with `scope` directly in
+    /// the core; returns the user id.
+    pub async fn create_user(&self, username: &str, scope: &str) -> String {
+        self.tessera.create_user(username, PASSWORD, scope).await.unwrap().id.to_string()
+    }
+
+    /// Registers a confidential client with `scope`; returns its secret.
+    pub async fn confidential_client(&self, id: &str, scope: &str) -> String {
+        let (_, secret) = self.tessera.register_client(id, true, scope).await.unwrap();
+        secret.expect("a confidential client has a secret").expose().to_owned()
+    }
+
+    /// `POST /v1/token/login` as JSON with [`PASSWORD`] and an optional
+    /// `scope`; panics unless 200. Returns the token response.
+    pub async fn token_login(&self, username: &str, scope: Option<&str>) -> Value {
+        let mut body = serde_json::json!({"username": username, "password": PASSWORD});
+        if let Some(scope) = scope {
+            body["scope"] = scope.into();
+        }
+        let res =
+            self.req(Method::POST, "/v1/token/login").json(&body).send().await.expect("request");
+        assert_eq!(res.status(), 200, "token login {username}");
+        res.json().await.unwrap()
+    }
+
+    /// `POST /oauth/token` (form) with `grant_type=refresh_token` as the
+    /// built-in public client.
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.req(Method::POST, "/oauth/token")
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `GET path` with `Authorization: Bearer token`.
+    pub async fn bearer_get(&self, path: &str, token: &str) -> Response {
+        self.req(Method::GET, path)
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .expect("request failed")
     }
 }
