@@ -7,7 +7,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -41,28 +41,29 @@ fn csrf_header(headers: &HeaderMap) -> Option<&str> {
     headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())
 }
 
-/// The three `Set-Cookie` headers for a grant.
+/// The three `Set-Cookie` headers for a grant. `AppendHeaders`, because a
+/// plain header array inserts, and each `Set-Cookie` would replace the last.
 fn grant_cookies(
     tessera: &Tessera,
     cookies: CookiePolicy,
     grant: &TokenGrant,
-) -> (String, [(HeaderName, HeaderValue); 4]) {
+) -> (String, AppendHeaders<[(HeaderName, HeaderValue); 4]>) {
     let csrf = tessera.hybrid_csrf_token(&grant.refresh.family.id);
-    let headers = [
+    let headers = AppendHeaders([
         (header::SET_COOKIE, cookies.set(ACCESS, &grant.access.token)),
         (header::SET_COOKIE, cookies.set(REFRESH, grant.refresh.secret.expose())),
         (header::SET_COOKIE, cookies.set(CSRF, &csrf)),
         (header::PRAGMA, HeaderValue::from_static("no-cache")),
-    ];
+    ]);
     (csrf, headers)
 }
 
 fn cleared(cookies: CookiePolicy, status: StatusCode) -> Response {
-    let headers = [
+    let headers = AppendHeaders([
         (header::SET_COOKIE, cookies.clear(ACCESS)),
         (header::SET_COOKIE, cookies.clear(REFRESH)),
         (header::SET_COOKIE, cookies.clear(CSRF)),
-    ];
+    ]);
     (status, headers).into_response()
 }
 
