@@ -20,7 +20,7 @@ impl Tessera {
     pub async fn create_user(&self, username: &str, password: &str, scope: &str) -> Result<User> {
         let username = Username::parse(username)?;
         self.config.password.check(password)?;
-        let scope = normalize_scope(scope)?;
+        let scope = crate::scope::normalize(scope)?;
         // Checked before hashing to spare the Argon2 work; the insert below
         // still decides races.
         if self.stores.users.find_user_by_name(&username).await?.is_some() {
@@ -163,36 +163,4 @@ impl Tessera {
 
 fn taken() -> Error {
     Error::Conflict("username is taken".to_owned())
-}
-
-/// Space-separated scope tokens (RFC 6749 §3.3 characters), deduplicated, sorted.
-pub(crate) fn normalize_scope(scope: &str) -> Result<String> {
-    let ok = |t: &str| {
-        t.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-    };
-    let mut tokens: Vec<&str> = scope.split(' ').filter(|t| !t.is_empty()).collect();
-    if let Some(bad) = tokens.iter().find(|t| !ok(t)) {
-        return Err(Error::InvalidRequest(format!("invalid scope token {bad:?}")));
-    }
-    tokens.sort_unstable();
-    tokens.dedup();
-    Ok(tokens.join(" "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize_scope;
-
-    #[test]
-    fn scope_normalised_sorted_deduplicated() {
-        assert_eq!(normalize_scope(" b a  b ").unwrap(), "a b");
-        assert_eq!(normalize_scope("").unwrap(), "");
-    }
-
-    #[test]
-    fn scope_invalid_characters_rejected() {
-        assert!(normalize_scope("a\"b").is_err());
-        assert!(normalize_scope("a\\b").is_err());
-        assert!(normalize_scope("é").is_err());
-    }
 }

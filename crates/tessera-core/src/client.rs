@@ -106,7 +106,7 @@ impl Tessera {
         let client = Client {
             id: id.to_owned(),
             secret_hash: secret.as_ref().map(Secret::hash),
-            scope: crate::account::normalize_scope(scope)?,
+            scope: crate::scope::normalize(scope)?,
             created_at: self.clock.now(),
         };
         match self.stores.clients.insert_client(&client).await {

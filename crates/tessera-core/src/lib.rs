@@ -23,6 +23,7 @@ pub mod memory;
 pub mod password;
 pub mod refresh;
 pub mod revocation;
+pub mod scope;
 pub mod secret;
 pub mod service;
 pub mod session;

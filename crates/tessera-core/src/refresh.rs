@@ -281,7 +281,7 @@ impl Tessera {
             }
             // A scope that would grow is refused before the token is consumed.
             Some(f) => {
-                crate::token::narrow_scope(scope, &f.scope)?;
+                crate::scope::narrow(scope, &f.scope)?;
             }
         }
         let successor = Secret::generate(self.entropy.as_ref());

@@ -25,6 +25,7 @@ use crate::entropy;
 use crate::error::{Error, Result};
 use crate::refresh::{FamilyId, FamilyKind, FamilyRequest, IssuedRefresh, RefreshFamily};
 use crate::revocation::RevocationIndex;
+use crate::scope;
 use crate::secret::Secret;
 use crate::service::Tessera;
 use crate::session::ClientInfo;
@@ -125,8 +126,7 @@ impl VerifiedBearer {
 
     /// Whether every space-separated scope in `required` was granted.
     pub fn has_scopes(&self, required: &str) -> bool {
-        let granted: Vec<&str> = self.claims().scope.split(' ').collect();
-        required.split(' ').filter(|s| !s.is_empty()).all(|s| granted.contains(&s))
+        scope::covers(&self.claims().scope, required)
     }
 }
 
@@ -182,18 +182,6 @@ fn token_error(e: TokenError) -> Error {
         _ => "invalid token",
     };
     Error::InvalidToken(why)
-}
-
-/// `requested` if it is a subset of `allowed` (both space-separated), else `InvalidScope`.
-pub(crate) fn narrow_scope(requested: Option<&str>, allowed: &str) -> Result<String> {
-    let Some(requested) = requested else { return Ok(allowed.to_owned()) };
-    let requested = crate::account::normalize_scope(requested)
-        .map_err(|_| Error::InvalidScope("malformed scope".into()))?;
-    let allowed: Vec<&str> = allowed.split(' ').collect();
-    match requested.split(' ').filter(|s| !s.is_empty()).find(|s| !allowed.contains(s)) {
-        Some(extra) => Err(Error::InvalidScope(format!("scope {extra:?} cannot be granted"))),
-        None => Ok(requested),
-    }
 }
 
 impl Tessera {
@@ -405,9 +393,9 @@ impl Tessera {
         let allowed = if app.scope.is_empty() {
             user.scope.clone()
         } else {
-            narrow_scope(Some(&app.scope), &user.scope).unwrap_or_default()
+            scope::narrow(Some(&app.scope), &user.scope).unwrap_or_default()
         };
-        let scope = narrow_scope(scope, &allowed)?;
+        let scope = scope::narrow(scope, &allowed)?;
         let request =
             FamilyRequest { client_id: app.id.clone(), scope: scope.clone(), kind, client };
         let refresh = self.start_family(&user, request).await?;
@@ -425,7 +413,7 @@ impl Tessera {
         scope: Option<&str>,
     ) -> Result<TokenGrant> {
         let refresh = self.rotate_refresh(refresh_token, client_id, scope).await?;
-        let granted = narrow_scope(scope, &refresh.family.scope)?;
+        let granted = scope::narrow(scope, &refresh.family.scope)?;
         let f = &refresh.family;
         let access = self.issue_access(f.user_id.to_string(), &f.client_id, granted, Some(f))?;
         Ok(TokenGrant { access, refresh })
@@ -438,7 +426,7 @@ impl Tessera {
         scope: Option<&str>,
     ) -> Result<IssuedAccess> {
         let c = client.client();
-        let granted = narrow_scope(scope, &c.scope)?;
+        let granted = scope::narrow(scope, &c.scope)?;
         self.issue_access(c.id.clone(), &c.id, granted, None)
     }
 
