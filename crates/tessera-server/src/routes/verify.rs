@@ -53,13 +53,21 @@ impl Identity {
     }
 }
 
-/// The original request's method, as the gateway forwards it.
-fn original_method(headers: &HeaderMap) -> Method {
-    ["x-original-method", "x-forwarded-method"]
+/// Whether the original request may change state. Both forwarded-method
+/// headers count, and any one naming an unsafe method (or an unreadable
+/// one) makes the request unsafe: a gateway that forwards client headers
+/// (Traefik and Caddy by default) would otherwise let a client send
+/// `X-Original-Method: GET` on a POST to skip the CSRF check. With neither
+/// header, the request's own method is the original one (Envoy `ext_authz`).
+fn original_is_unsafe(method: &Method, headers: &HeaderMap) -> bool {
+    let mut forwarded = ["x-original-method", "x-forwarded-method"]
         .iter()
-        .find_map(|n| headers.get(*n))
-        .and_then(|v| Method::from_bytes(v.as_bytes()).ok())
-        .unwrap_or(Method::GET)
+        .flat_map(|n| headers.get_all(*n).iter())
+        .peekable();
+    if forwarded.peek().is_none() {
+        return !method.is_safe();
+    }
+    forwarded.any(|v| Method::from_bytes(v.as_bytes()).map_or(true, |m| !m.is_safe()))
 }
 
 /// `?scope=a%20b` (or `a+b`): every listed scope is required.
@@ -98,10 +106,11 @@ fn gateway_error(e: Error, presented: bool) -> ApiError {
 
 async fn verify(
     State(state): State<AppState>,
+    method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match check(&state, &headers, query.as_deref()).await {
+    match check(&state, &method, &headers, query.as_deref()).await {
         Ok(identity) => identity.into_response(),
         Err(e) => e.into_response(),
     }
@@ -109,11 +118,12 @@ async fn verify(
 
 async fn check(
     state: &AppState,
+    method: &Method,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Identity, ApiError> {
     let required = required_scope(query)?;
-    let identity = identify(state, headers).await?;
+    let identity = identify(state, method, headers).await?;
     if !tessera_core::scope::covers(&identity.scope, &required) {
         return Err(insufficient());
     }
@@ -139,7 +149,7 @@ async fn token_identity(
     })
 }
 
-async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+async fn identify(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<Identity, ApiError> {
     // 1. Authorization: Bearer.
     if let Some(token) = credentials(headers, "Bearer") {
         let bearer =
@@ -148,7 +158,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, Api
     }
     // Cookies ride along with cross-site requests, so with a cookie
     // credential an unsafe original method also needs the CSRF token.
-    let unsafe_method = !original_method(headers).is_safe();
+    let unsafe_method = original_is_unsafe(method, headers);
     let presented_csrf = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
     let cookies = CookiePolicy::new(state.config.secure_cookies);
     // 2. The hybrid access-token cookie.
@@ -196,12 +206,22 @@ mod tests {
     }
 
     #[test]
-    fn original_method_defaults_to_get_and_reads_both_headers() {
-        let mut h = HeaderMap::new();
-        assert_eq!(original_method(&h), Method::GET);
-        h.insert("x-forwarded-method", HeaderValue::from_static("DELETE"));
-        assert_eq!(original_method(&h), Method::DELETE);
-        h.insert("x-original-method", HeaderValue::from_static("POST"));
-        assert_eq!(original_method(&h), Method::POST);
+    fn original_method_any_unsafe_header_makes_it_unsafe() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        let get = Method::GET;
+        assert!(!original_is_unsafe(&get, &with(&[])));
+        assert!(original_is_unsafe(&Method::POST, &with(&[])), "Envoy: the request's own method");
+        assert!(!original_is_unsafe(&Method::POST, &with(&[("x-forwarded-method", "GET")])));
+        assert!(original_is_unsafe(&get, &with(&[("x-forwarded-method", "DELETE")])));
+        // A client-sent X-Original-Method: GET cannot mask the gateway's POST.
+        let spoofed = with(&[("x-original-method", "GET"), ("x-forwarded-method", "POST")]);
+        assert!(original_is_unsafe(&get, &spoofed));
+        assert!(original_is_unsafe(&get, &with(&[("x-original-method", "G E T")])), "unreadable: unsafe");
     }
 }
