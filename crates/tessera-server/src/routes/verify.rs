@@ -149,7 +149,11 @@ async fn token_identity(
     })
 }
 
-async fn identify(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<Identity, ApiError> {
+async fn identify(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Identity, ApiError> {
     // 1. Authorization: Bearer.
     if let Some(token) = credentials(headers, "Bearer") {
         let bearer =
@@ -222,6 +226,9 @@ mod tests {
         // A client-sent X-Original-Method: GET cannot mask the gateway's POST.
         let spoofed = with(&[("x-original-method", "GET"), ("x-forwarded-method", "POST")]);
         assert!(original_is_unsafe(&get, &spoofed));
-        assert!(original_is_unsafe(&get, &with(&[("x-original-method", "G E T")])), "unreadable: unsafe");
+        assert!(
+            original_is_unsafe(&get, &with(&[("x-original-method", "G E T")])),
+            "unreadable: unsafe"
+        );
     }
 }
