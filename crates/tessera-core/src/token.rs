@@ -106,7 +106,7 @@ pub struct TokenGrant {
 /// A bearer token that passed signature, claim and revocation checks. Only
 /// [`Tessera::verify_access_token`] makes one.
 #[derive(Debug, Clone)]
-pub struct VerifiedBearer(VerifiedAccessToken);
+pub struct VerifiedBearer(Arc<VerifiedAccessToken>);
 
 impl VerifiedBearer {
     /// The token's claims.
@@ -144,11 +144,22 @@ pub enum Introspection {
     Inactive,
 }
 
-/// The in-memory token state: the key ring and the revocation index.
+/// Largest number of verified tokens remembered.
+const VERIFIED_TOKEN_CAPACITY: u64 = 100_000;
+
+/// The in-memory token state: the key ring, the revocation index, and the
+/// verified-token cache.
 #[derive(Debug)]
 pub(crate) struct TokenState {
     ring: RwLock<Arc<KeyRing>>,
     pub(crate) revocations: RevocationIndex,
+    /// Tokens whose signature and claims verified, keyed by the whole token:
+    /// the same token is presented many times in its life, and the signature
+    /// check is the ceiling of bearer verification. Only a token that passed
+    /// full verification gets in; its time claims are re-checked on every
+    /// hit (never served past `exp`), revocation is checked on every request
+    /// regardless, and a key-ring change empties it.
+    verified: moka::sync::Cache<String, Arc<VerifiedAccessToken>>,
 }
 
 impl TokenState {
@@ -158,6 +169,19 @@ impl TokenState {
 
     fn set_ring(&self, ring: KeyRing) {
         *self.ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        self.verified.invalidate_all();
+    }
+
+    fn new(ring: KeyRing, access_ttl: Duration) -> Self {
+        let ttl = std::time::Duration::from_secs(access_ttl.as_secs().max(1).unsigned_abs());
+        Self {
+            ring: RwLock::new(Arc::new(ring)),
+            revocations: RevocationIndex::default(),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKEN_CAPACITY)
+                .time_to_live(ttl + std::time::Duration::from_secs(60))
+                .build(),
+        }
     }
 }
 
@@ -184,6 +208,13 @@ fn token_error(e: TokenError) -> Error {
     Error::InvalidToken(why)
 }
 
+/// The time rules of `verify_at`, for a token that already passed them once.
+fn times_hold(c: &AccessClaims, now: i64, leeway: i64) -> bool {
+    now < c.exp.saturating_add(leeway)
+        && c.nbf.is_none_or(|nbf| now.saturating_add(leeway) >= nbf)
+        && c.iat <= now.saturating_add(leeway)
+}
+
 impl Tessera {
     /// Loads the key ring from the store, creating the first keys if there
     /// are none, and the revocation index. Called once at start.
@@ -202,10 +233,7 @@ impl Tessera {
             stored = stores.keys.list_keys().await?;
         }
         let ring = Self::ring_from_stored(master, policy, &stored)?;
-        let state = TokenState {
-            ring: RwLock::new(Arc::new(ring)),
-            revocations: RevocationIndex::default(),
-        };
+        let state = TokenState::new(ring, policy.access_ttl);
         let ticket = state.revocations.begin_reload();
         let since = now.minus(policy.retired_key_lifetime());
         state
@@ -431,14 +459,27 @@ impl Tessera {
     }
 
     /// Verifies a bearer access token: signature with the key `kid` names and
-    /// its algorithm, claims at `now`, then revocation (`jti`, `sid`, the
-    /// user's not-before). Every failure is `InvalidToken`.
+    /// its algorithm, claims at `now` (or, for a token seen before, its time
+    /// claims again from the verified-token cache), then revocation (`jti`,
+    /// `sid`, the user's not-before) on every call. Every failure is
+    /// `InvalidToken`.
     pub fn verify_access_token(&self, token: &str) -> Result<VerifiedBearer> {
         let now = self.clock.now().unix();
-        let ring = self.tokens.ring();
-        let verified =
-            tessera_token::verify_at(token, ring.as_ref(), &self.config.token.validation(), now)
-                .map_err(token_error)?;
+        let leeway = self.config.token.leeway.as_secs().min(60);
+        let cached =
+            self.tokens.verified.get(token).filter(|v| times_hold(v.claims(), now, leeway));
+        let verified = match cached {
+            Some(v) => v,
+            None => {
+                let ring = self.tokens.ring();
+                let validation = self.config.token.validation();
+                let v = tessera_token::verify_at(token, ring.as_ref(), &validation, now)
+                    .map_err(token_error)?;
+                let v = Arc::new(v);
+                self.tokens.verified.insert(token.to_owned(), Arc::clone(&v));
+                v
+            }
+        };
         let bearer = VerifiedBearer(verified);
         let c = bearer.claims();
         self.tokens

@@ -296,3 +296,39 @@ async fn token_logout_everywhere_then_immediate_login_works() {
     let after = login(&t, None).await;
     assert!(t.verify_access_token(&after.access.token).is_ok(), "a new login right after works");
 }
+
+#[tokio::test]
+async fn token_cached_verification_never_past_exp_and_still_revocable() {
+    let (w, t) = with_alice(Algorithm::EdDSA).await;
+    let g = login(&t, None).await;
+    assert!(t.verify_access_token(&g.access.token).is_ok());
+    assert!(t.verify_access_token(&g.access.token).is_ok(), "served from the cache");
+    // Revocation is checked on every request, cached or not.
+    t.revoke_token(&g.access.token, Some("access_token"), "tessera").await.unwrap();
+    assert!(matches!(t.verify_access_token(&g.access.token), Err(Error::InvalidToken("revoked"))));
+
+    let h = login(&t, None).await;
+    assert!(t.verify_access_token(&h.access.token).is_ok());
+    w.clock.advance(Duration::seconds(900 + 29));
+    assert!(t.verify_access_token(&h.access.token).is_ok(), "inside the leeway");
+    w.clock.advance(Duration::seconds(1));
+    assert!(matches!(t.verify_access_token(&h.access.token), Err(Error::InvalidToken("expired"))));
+}
+
+#[tokio::test]
+async fn token_cache_never_admits_a_forged_token() {
+    let (_, t) = with_alice(Algorithm::EdDSA).await;
+    let g = login(&t, None).await;
+    // Change one character well inside the signature (the last one carries
+    // only two bits, and may already be the replacement).
+    let at = g.access.token.len() - 10;
+    let original = g.access.token.as_bytes()[at];
+    let replacement = if original == b'A' { "B" } else { "A" };
+    let mut forged = g.access.token.clone();
+    forged.replace_range(at..=at, replacement);
+    assert_ne!(forged, g.access.token);
+    for _ in 0..3 {
+        assert!(t.verify_access_token(&forged).is_err());
+    }
+    assert!(t.verify_access_token(&g.access.token).is_ok());
+}
