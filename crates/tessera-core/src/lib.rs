@@ -17,6 +17,7 @@ pub mod device;
 pub mod entropy;
 pub mod error;
 pub mod hybrid;
+mod id;
 pub mod login;
 pub mod master_key;
 pub mod memory;

@@ -13,10 +13,8 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use uuid::Uuid;
 
 use crate::clock::{Duration, Timestamp};
-use crate::entropy::{self, Entropy};
 use crate::error::{Error, Result};
 use crate::secret::{Secret, SecretHash};
 use crate::service::Tessera;
@@ -24,33 +22,9 @@ use crate::session::ClientInfo;
 use crate::store::StoreError;
 use crate::user::{User, UserId};
 
-/// A family's public id: the `sid` claim of its access tokens.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct FamilyId(Uuid);
-
-impl FamilyId {
-    /// A fresh random id.
-    pub fn generate(entropy: &dyn Entropy) -> Self {
-        Self(uuid::Builder::from_random_bytes(entropy::bytes::<16>(entropy)).into_uuid())
-    }
-
-    /// Parses the hyphenated form.
-    pub fn parse(s: &str) -> Option<Self> {
-        Uuid::try_parse(s).ok().map(Self)
-    }
-}
-
-impl fmt::Display for FamilyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl fmt::Debug for FamilyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
+crate::id::random_id! {
+    /// A family's public id: the `sid` claim of its access tokens.
+    FamilyId
 }
 
 /// How the family's tokens reach the client.

@@ -5,15 +5,11 @@
 //! never exposes a usable cookie. Idle and absolute expiry are both decided
 //! here with `now` from the clock.
 
-use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
-use uuid::Uuid;
 
 use crate::clock::{Duration, Timestamp};
 use crate::csrf::{self, CsrfVerified};
-use crate::entropy::{self, Entropy};
 use crate::error::{Error, Result};
 use crate::secret::{Secret, SecretHash};
 use crate::service::Tessera;
@@ -23,33 +19,9 @@ use crate::user::{User, UserId};
 /// Longest user agent kept with a session, in bytes.
 const MAX_USER_AGENT: usize = 256;
 
-/// The public handle of a session (a random UUID, unrelated to the secret).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct SessionId(Uuid);
-
-impl SessionId {
-    /// A fresh random id.
-    pub fn generate(entropy: &dyn Entropy) -> Self {
-        Self(uuid::Builder::from_random_bytes(entropy::bytes::<16>(entropy)).into_uuid())
-    }
-
-    /// Parses the hyphenated form.
-    pub fn parse(s: &str) -> Option<Self> {
-        Uuid::try_parse(s).ok().map(Self)
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
+crate::id::random_id! {
+    /// The public handle of a session (a random UUID, unrelated to the secret).
+    SessionId
 }
 
 /// Where a session was created from, kept for the devices list.

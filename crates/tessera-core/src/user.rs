@@ -3,43 +3,17 @@
 use std::fmt;
 
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::entropy::{self, Entropy};
 use crate::error::{Error, Result};
 use crate::password::PasswordHash;
 
 /// Longest accepted username, in bytes.
 pub const MAX_USERNAME_LEN: usize = 64;
 
-/// A user's stable identifier (a random UUID).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct UserId(Uuid);
-
-impl UserId {
-    /// A fresh random id.
-    pub fn generate(entropy: &dyn Entropy) -> Self {
-        Self(uuid::Builder::from_random_bytes(entropy::bytes::<16>(entropy)).into_uuid())
-    }
-
-    /// Parses the hyphenated form.
-    pub fn parse(s: &str) -> Option<Self> {
-        Uuid::try_parse(s).ok().map(Self)
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl fmt::Debug for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
+crate::id::random_id! {
+    /// A user's stable identifier (a random UUID).
+    UserId
 }
 
 /// A username as typed, validated: 1 to 64 of `A-Z a-z 0-9 . _ @ -`.
