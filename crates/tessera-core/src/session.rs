@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-
 use crate::clock::{Duration, Timestamp};
 use crate::csrf::{self, CsrfVerified};
 use crate::error::{Error, Result};
