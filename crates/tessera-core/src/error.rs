@@ -47,6 +47,12 @@ pub enum Error {
     /// The requested scope is not a subset of what may be granted.
     #[error("invalid scope: {0}")]
     InvalidScope(String),
+    /// Too many failed attempts; retry after this many seconds.
+    #[error("rate limited for {retry_after} s")]
+    RateLimited {
+        /// Seconds until the lock ends.
+        retry_after: i64,
+    },
     /// The named thing does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,

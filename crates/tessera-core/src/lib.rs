@@ -31,6 +31,7 @@ pub mod session;
 pub mod session_cache;
 pub mod signing_key;
 pub mod store;
+pub mod throttle;
 pub mod token;
 pub mod user;
 

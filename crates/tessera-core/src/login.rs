@@ -7,11 +7,33 @@
 use crate::error::{Error, Result};
 use crate::password::{MAX_PASSWORD_BYTES, PasswordCheck};
 use crate::service::Tessera;
+use crate::session::ClientInfo;
+use crate::throttle::AttemptKeys;
 use crate::user::{User, Username};
 
 impl Tessera {
-    /// The user whose credentials these are, or `InvalidCredentials`.
-    pub async fn authenticate(&self, username: &str, password: &str) -> Result<User> {
+    /// The user whose credentials these are, throttled per account and per
+    /// client address (`RateLimited`, before any hashing, the correct
+    /// password included); `InvalidCredentials` otherwise.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<User> {
+        let keys = AttemptKeys::new(username, client.ip.as_deref());
+        self.throttle.check_at(&keys, self.clock.now())?;
+        let outcome = self.check_credentials(username, password).await;
+        match &outcome {
+            Ok(_) => self.throttle.record_success(&keys),
+            Err(Error::InvalidCredentials(_)) => self.throttle.record_failure_at(&keys, self.clock.now()),
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    /// The credential check itself, with uniform failure.
+    async fn check_credentials(&self, username: &str, password: &str) -> Result<User> {
         let found = match Username::parse(username) {
             Ok(name) => self.stores.users.find_user_by_name(&name).await?,
             Err(_) => None,

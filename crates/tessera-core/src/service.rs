@@ -15,6 +15,7 @@ use crate::refresh::RefreshPolicy;
 use crate::session::SessionPolicy;
 use crate::session_cache::SessionCache;
 use crate::store::Stores;
+use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::token::{TokenPolicy, TokenState};
 
 /// Whether anyone may create an account with `POST /v1/users`.
@@ -40,6 +41,8 @@ pub struct TesseraConfig {
     pub refresh: RefreshPolicy,
     /// Access tokens and keys.
     pub token: TokenPolicy,
+    /// Login throttling.
+    pub throttle: ThrottlePolicy,
 }
 
 /// The core service.
@@ -62,6 +65,8 @@ pub struct Tessera {
     /// Key of the hybrid-mode CSRF tokens (derived from the master key, so
     /// every node sharing the store computes the same tokens).
     pub(crate) hybrid_csrf_key: [u8; 32],
+    /// Failed-login counters.
+    pub(crate) throttle: LoginThrottle,
     /// Usernames by id (they never change), for identity headers.
     pub(crate) usernames: moka::sync::Cache<crate::user::UserId, std::sync::Arc<str>>,
 }
@@ -106,6 +111,7 @@ impl Tessera {
             entropy: parts.entropy,
             hashes,
             dummy_hash,
+            throttle: LoginThrottle::new(parts.config.throttle),
             config: parts.config,
             session_cache: SessionCache::default(),
             hybrid_csrf_key: parts.master_key.derive("tessera/hybrid-csrf/v1"),

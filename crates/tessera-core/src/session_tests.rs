@@ -123,7 +123,7 @@ async fn session_disabled_user_is_unauthorized() {
     t.set_user_disabled("alice", true).await.unwrap();
     assert!(t.resume_session(s.secret.expose()).await.is_err());
     assert!(matches!(
-        t.authenticate("alice", "correct horse battery").await,
+        t.authenticate("alice", "correct horse battery", &ClientInfo::default()).await,
         Err(Error::InvalidCredentials(_))
     ));
 }
@@ -184,17 +184,17 @@ async fn change_password_ends_other_sessions_keeps_callers() {
     .unwrap();
     assert!(t.resume_session(mine.secret.expose()).await.is_ok());
     assert!(t.resume_session(other.secret.expose()).await.is_err());
-    assert!(t.authenticate("alice", "new password 123").await.is_ok());
-    assert!(t.authenticate("alice", "correct horse battery").await.is_err());
+    assert!(t.authenticate("alice", "new password 123", &ClientInfo::default()).await.is_ok());
+    assert!(t.authenticate("alice", "correct horse battery", &ClientInfo::default()).await.is_err());
 }
 
 #[tokio::test]
 async fn authenticate_failures_are_one_error() {
     let (_, t, _) = setup().await;
     for (u, p) in [("alice", "wrong password!"), ("nobody", "whatever pass"), ("bad name", "x")] {
-        assert!(matches!(t.authenticate(u, p).await, Err(Error::InvalidCredentials(_))), "{u}");
+        assert!(matches!(t.authenticate(u, p, &ClientInfo::default()).await, Err(Error::InvalidCredentials(_))), "{u}");
     }
-    assert!(t.authenticate("ALICE", "correct horse battery").await.is_ok());
+    assert!(t.authenticate("ALICE", "correct horse battery", &ClientInfo::default()).await.is_ok());
 }
 
 #[tokio::test]

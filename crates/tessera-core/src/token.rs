@@ -417,7 +417,7 @@ impl Tessera {
         client: ClientInfo,
     ) -> Result<(User, TokenGrant)> {
         let app = self.public_client(client_id).await?;
-        let user = self.authenticate(username, password).await?;
+        let user = self.authenticate(username, password, &client).await?;
         let allowed = if app.scope.is_empty() {
             user.scope.clone()
         } else {

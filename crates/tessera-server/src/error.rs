@@ -138,6 +138,15 @@ impl From<Error> for ApiError {
                     .with_challenge(BEARER_INVALID)
             }
             Error::InvalidScope(t) => Self::new(S::BAD_REQUEST, "invalid_scope", t),
+            Error::RateLimited { retry_after } => {
+                let mut e = Self::new(
+                    S::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many failed attempts; retry later",
+                );
+                e.retry_after = Some(u32::try_from(retry_after.max(1)).unwrap_or(u32::MAX));
+                e
+            }
             Error::NotFound => Self::not_found(),
             Error::Store(StoreError::Corrupt(detail)) => {
                 tracing::error!(%detail, "corrupt store record");

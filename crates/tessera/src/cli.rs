@@ -172,6 +172,15 @@ pub struct SettingsArgs {
     /// Master key file, created with mode 0600 at first start [default: <sqlite path>.key].
     #[arg(long, global = true, env = "TESSERA_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Failed logins per account within the window before 429 [default: 5].
+    #[arg(long, global = true, env = "TESSERA_LOGIN_MAX_FAILURES")]
+    pub login_max_failures: Option<u32>,
+    /// Login throttle window in seconds [default: 300].
+    #[arg(long, global = true, env = "TESSERA_LOGIN_WINDOW")]
+    pub login_window: Option<i64>,
+    /// Comma-separated addresses or CIDRs whose X-Forwarded-For is believed [default: none].
+    #[arg(long, global = true, env = "TESSERA_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
     /// Session idle timeout in seconds [default: 1800].
     #[arg(long, global = true, env = "TESSERA_SESSION_IDLE_TTL")]
     pub session_idle_ttl: Option<i64>,

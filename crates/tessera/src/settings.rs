@@ -9,7 +9,9 @@ use tessera_core::password::PasswordPolicy;
 use tessera_core::refresh::RefreshPolicy;
 use tessera_core::service::Registration;
 use tessera_core::session::SessionPolicy;
+use tessera_core::throttle::ThrottlePolicy;
 use tessera_core::token::TokenPolicy;
+use tessera_server::config::TrustedProxies;
 use tessera_core::{Duration, TesseraConfig};
 use tessera_server::ServerConfig;
 use tessera_token::Algorithm;
@@ -116,10 +118,16 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         registration,
         refresh,
         token,
+        throttle: ThrottlePolicy {
+            max_failures: pick!(login_max_failures, 5).max(1),
+            window: Duration::seconds(positive("TESSERA_LOGIN_WINDOW", pick!(login_window, 300))?),
+        },
     };
     let mut server = ServerConfig::new(origins);
     server.secure_cookies = !pick!(insecure_cookies, false);
     server.body_limit = pick!(body_limit, 64 * 1024);
+    server.trusted_proxies = TrustedProxies::parse(&pick!(trusted_proxies, String::new()))
+        .map_err(|e| anyhow::anyhow!("TESSERA_TRUSTED_PROXIES: {e}"))?;
     let store = pick!(store, "sqlite://tessera.db".to_owned());
     let master_key_file = args
         .master_key_file

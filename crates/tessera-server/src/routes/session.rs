@@ -75,7 +75,7 @@ async fn login(
     JsonOrForm(creds): JsonOrForm<Credentials>,
 ) -> Result<Response, ApiError> {
     let cookies = CookiePolicy::new(state.config.secure_cookies);
-    let user = state.tessera.authenticate(&creds.username, &creds.password).await?;
+    let user = state.tessera.authenticate(&creds.username, &creds.password, &client).await?;
     // Whatever session cookie came with the login is destroyed and never
     // reused: a new secret every time (fixation).
     let carried = cookies.session_secret(&headers);

@@ -45,6 +45,14 @@ pub struct Options {
     pub access_ttl: i64,
     /// The manual clock's start (Unix seconds).
     pub start_unix: i64,
+    /// Login throttle: failures per account within the window. Generous by
+    /// default, because most suites fail logins on purpose from one address;
+    /// the throttle suite sets production values.
+    pub login_max_failures: u32,
+    /// Login throttle window, in seconds.
+    pub login_window: i64,
+    /// Trusted proxies (`TESSERA_TRUSTED_PROXIES` syntax).
+    pub trusted_proxies: &'static str,
 }
 
 impl Default for Options {
@@ -60,6 +68,9 @@ impl Default for Options {
             algorithm: tessera_token::Algorithm::EdDSA,
             access_ttl: 900,
             start_unix: 1_790_000_000,
+            login_max_failures: 10_000,
+            login_window: 300,
+            trusted_proxies: "",
         }
     }
 }
@@ -126,6 +137,10 @@ impl TestServer {
                         access_ttl: Duration::seconds(o.access_ttl),
                         ..TokenPolicy::default()
                     },
+                    throttle: tessera_core::throttle::ThrottlePolicy {
+                        max_failures: o.login_max_failures,
+                        window: Duration::seconds(o.login_window),
+                    },
                     ..TesseraConfig::default()
                 },
             })
@@ -133,6 +148,8 @@ impl TestServer {
             .unwrap(),
         );
         let mut config = ServerConfig::new(OriginPolicy::new([APP_ORIGIN]).unwrap());
+        config.trusted_proxies =
+            tessera_server::config::TrustedProxies::parse(o.trusted_proxies).unwrap();
         config.secure_cookies = o.secure_cookies;
         config.body_limit = o.body_limit;
         let state = AppState { tessera: tessera.clone(), config: Arc::new(config) };
