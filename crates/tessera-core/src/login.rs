@@ -26,7 +26,9 @@ impl Tessera {
         let outcome = self.check_credentials(username, password).await;
         match &outcome {
             Ok(_) => self.throttle.record_success(&keys),
-            Err(Error::InvalidCredentials(_)) => self.throttle.record_failure_at(&keys, self.clock.now()),
+            Err(Error::InvalidCredentials(_)) => {
+                self.throttle.record_failure_at(&keys, self.clock.now())
+            }
             Err(_) => {}
         }
         outcome

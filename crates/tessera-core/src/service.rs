@@ -131,9 +131,16 @@ impl Tessera {
         self.clock.as_ref()
     }
 
-    /// Succeeds when every store answers (readiness).
+    /// Succeeds when every store answers (readiness). A failure drops the
+    /// caches and marks revocations stale at once, as a failed revocation
+    /// poll does: the store is down, so checks must go to it and fail closed.
     pub async fn check_ready(&self) -> Result<()> {
-        self.stores.users.ping().await?;
+        if let Err(e) = self.stores.users.ping().await {
+            self.session_cache.invalidate_all();
+            self.session_cache.forget_revision();
+            self.set_revocations_current(false);
+            return Err(e.into());
+        }
         Ok(())
     }
 }

@@ -258,16 +258,20 @@ impl Tessera {
     /// the store (the CLI, other nodes): call periodically. When the store's
     /// revision moves, the session cache is dropped and the key ring and
     /// revocation index are reloaded. If the store cannot answer, the cache
-    /// is dropped so that session checks go to the store and fail closed.
+    /// is dropped so that session checks go to the store and fail closed, and
+    /// bearer verification answers `Store` until a poll succeeds again.
     pub async fn watch_revocations(&self) -> Result<()> {
-        match self.stores.sessions.revision().await {
+        let outcome = match self.stores.sessions.revision().await {
             Ok(r) if self.session_cache.observe_revision(r) => self.reload_token_state().await,
             Ok(_) => Ok(()),
-            Err(e) => {
-                self.session_cache.invalidate_all();
-                Err(e.into())
-            }
+            Err(e) => Err(e.into()),
+        };
+        if outcome.is_err() {
+            self.session_cache.invalidate_all();
+            self.session_cache.forget_revision();
         }
+        self.set_revocations_current(outcome.is_ok());
+        outcome
     }
 
     /// Ends `session` (logout).

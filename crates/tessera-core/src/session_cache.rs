@@ -83,6 +83,12 @@ impl SessionCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Forgets the recorded revision, so the next observation counts as a
+    /// change (after a reload that failed half-way).
+    pub fn forget_revision(&self) {
+        self.last_revision.store(u64::MAX, Ordering::Release);
+    }
+
     /// Records the store's revision; invalidates everything and returns
     /// `true` if it moved.
     pub fn observe_revision(&self, revision: u64) -> bool {

@@ -185,14 +185,22 @@ async fn change_password_ends_other_sessions_keeps_callers() {
     assert!(t.resume_session(mine.secret.expose()).await.is_ok());
     assert!(t.resume_session(other.secret.expose()).await.is_err());
     assert!(t.authenticate("alice", "new password 123", &ClientInfo::default()).await.is_ok());
-    assert!(t.authenticate("alice", "correct horse battery", &ClientInfo::default()).await.is_err());
+    assert!(
+        t.authenticate("alice", "correct horse battery", &ClientInfo::default()).await.is_err()
+    );
 }
 
 #[tokio::test]
 async fn authenticate_failures_are_one_error() {
     let (_, t, _) = setup().await;
     for (u, p) in [("alice", "wrong password!"), ("nobody", "whatever pass"), ("bad name", "x")] {
-        assert!(matches!(t.authenticate(u, p, &ClientInfo::default()).await, Err(Error::InvalidCredentials(_))), "{u}");
+        assert!(
+            matches!(
+                t.authenticate(u, p, &ClientInfo::default()).await,
+                Err(Error::InvalidCredentials(_))
+            ),
+            "{u}"
+        );
     }
     assert!(t.authenticate("ALICE", "correct horse battery", &ClientInfo::default()).await.is_ok());
 }

@@ -78,7 +78,13 @@ impl LoginThrottle {
     /// A throttle with `policy`.
     pub fn new(policy: ThrottlePolicy) -> Self {
         let idle = std::time::Duration::from_secs(MAX_ADDRESS_LOCK.unsigned_abs() * 2);
-        Self { policy, entries: moka::sync::Cache::builder().max_capacity(1_000_000).time_to_idle(idle).build() }
+        Self {
+            policy,
+            entries: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_idle(idle)
+                .build(),
+        }
     }
 
     fn entry(&self, key: &str) -> Arc<Mutex<Entry>> {
@@ -124,7 +130,8 @@ impl LoginThrottle {
         count(&keys.account, self.policy.max_failures, &|_| window);
         if let Some(address) = &keys.address {
             let limit = self.policy.max_failures.saturating_mul(ADDRESS_FACTOR);
-            let grow = |strikes: u32| window.saturating_mul(1 << strikes.min(20)).min(MAX_ADDRESS_LOCK);
+            let grow =
+                |strikes: u32| window.saturating_mul(1 << strikes.min(20)).min(MAX_ADDRESS_LOCK);
             count(address, limit, &grow);
         }
     }
@@ -186,7 +193,10 @@ mod tests {
         assert!(t.check_at(&AttemptKeys::new("never-tried", Some("192.0.2.7")), at(12)).is_ok());
         assert!(t.check_at(&fresh, at(60)).is_ok(), "first address lock: one window");
         for i in 0..12 {
-            t.record_failure_at(&AttemptKeys::new(&format!("v{i}"), Some("203.0.113.5")), at(100 + i));
+            t.record_failure_at(
+                &AttemptKeys::new(&format!("v{i}"), Some("203.0.113.5")),
+                at(100 + i),
+            );
         }
         assert!(t.check_at(&fresh, at(100 + 60 + 30)).is_err(), "second lock: two windows");
         assert!(t.check_at(&fresh, at(100 + 120)).is_ok());

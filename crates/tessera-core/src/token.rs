@@ -160,6 +160,10 @@ pub(crate) struct TokenState {
     /// hit (never served past `exp`), revocation is checked on every request
     /// regardless, and a key-ring change empties it.
     verified: moka::sync::Cache<String, Arc<VerifiedAccessToken>>,
+    /// Whether the last revocation poll reached the store. While it cannot,
+    /// revocations made elsewhere may be missing here, so bearer
+    /// verification fails closed.
+    revocations_current: std::sync::atomic::AtomicBool,
 }
 
 impl TokenState {
@@ -181,6 +185,7 @@ impl TokenState {
                 .max_capacity(VERIFIED_TOKEN_CAPACITY)
                 .time_to_live(ttl + std::time::Duration::from_secs(60))
                 .build(),
+            revocations_current: std::sync::atomic::AtomicBool::new(true),
         }
     }
 }
@@ -313,6 +318,11 @@ impl Tessera {
         let stored = self.stores.keys.list_keys().await?;
         self.tokens.set_ring(Self::ring_from_stored(&self.master_key, policy, &stored)?);
         Ok(())
+    }
+
+    /// Records whether the revocation poll reached the store.
+    pub(crate) fn set_revocations_current(&self, current: bool) {
+        self.tokens.revocations_current.store(current, std::sync::atomic::Ordering::Release);
     }
 
     /// The current key ring (for the JWKS and `/admin/keys`).
@@ -464,6 +474,10 @@ impl Tessera {
     /// `sid`, the user's not-before) on every call. Every failure is
     /// `InvalidToken`.
     pub fn verify_access_token(&self, token: &str) -> Result<VerifiedBearer> {
+        if !self.tokens.revocations_current.load(std::sync::atomic::Ordering::Acquire) {
+            let stale = std::io::Error::other("revocations cannot be refreshed from the store");
+            return Err(Error::Store(crate::store::StoreError::Unavailable(Box::new(stale))));
+        }
         let now = self.clock.now().unix();
         let leeway = self.config.token.leeway.as_secs().min(60);
         let cached =

@@ -332,3 +332,13 @@ async fn token_cache_never_admits_a_forged_token() {
     }
     assert!(t.verify_access_token(&g.access.token).is_ok());
 }
+
+#[tokio::test]
+async fn token_verification_fails_closed_while_revocations_are_stale() {
+    let (_, t) = with_alice(Algorithm::EdDSA).await;
+    let g = login(&t, None).await;
+    t.set_revocations_current(false);
+    assert!(matches!(t.verify_access_token(&g.access.token), Err(Error::Store(_))));
+    t.watch_revocations().await.unwrap();
+    assert!(t.verify_access_token(&g.access.token).is_ok(), "a successful poll restores service");
+}

@@ -6,7 +6,9 @@
 //! trait method is one statement or one transaction, so each is atomic.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sqlx::query::Query;
@@ -35,6 +37,32 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    health: Arc<Health>,
+}
+
+/// When the store last failed, so that connections opened before a failure
+/// are replaced rather than reused: a connection that met a damaged or
+/// vanished file can stay in an error state after the file is back.
+#[derive(Debug)]
+struct Health {
+    epoch: Instant,
+    /// Milliseconds after `epoch` of the last failure; 0 for none.
+    last_failure_ms: AtomicU64,
+}
+
+impl Health {
+    fn record_failure(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX).max(1);
+        self.last_failure_ms.store(ms, Ordering::Release);
+    }
+
+    /// Whether a connection `age` old was opened before the last failure.
+    fn predates_failure(&self, age: Duration) -> bool {
+        let failure = self.last_failure_ms.load(Ordering::Acquire);
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let opened = now.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
+        failure != 0 && opened <= failure
+    }
 }
 
 impl SqliteStore {
@@ -47,18 +75,34 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        let health = Arc::new(Health { epoch: Instant::now(), last_failure_ms: AtomicU64::new(0) });
+        let check = Arc::clone(&health);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            .before_acquire(move |_, meta| {
+                let keep = !check.predates_failure(meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, health })
+    }
+
+    /// Maps a failed query, remembering when it happened (see [`Health`]).
+    /// A unique-key violation is a conflict, not a failure of the store.
+    fn fail(&self, e: sqlx::Error) -> StoreError {
+        let mapped = unavailable(e);
+        if matches!(mapped, StoreError::Unavailable(_)) {
+            self.health.record_failure();
+        }
+        mapped
     }
 
     /// Runs a write; returns how many rows it changed.
     async fn changed(&self, q: SqliteQuery<'_>) -> Result<u64, StoreError> {
-        Ok(q.execute(&self.pool).await.map_err(unavailable)?.rows_affected())
+        Ok(q.execute(&self.pool).await.map_err(|e| self.fail(e))?.rows_affected())
     }
 
     /// Closes every connection (graceful shutdown).
@@ -155,20 +199,20 @@ impl UserStore for SqliteStore {
         .bind(i64::from(u.disabled))
         .execute(&self.pool)
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
     async fn find_user_by_name(&self, username: &Username) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?");
         let row = query(&sql).bind(username.key()).fetch_optional(&self.pool).await;
-        row.map_err(unavailable)?.as_ref().map(user_from_row).transpose()
+        row.map_err(|e| self.fail(e))?.as_ref().map(user_from_row).transpose()
     }
 
     async fn find_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
         let row = query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await;
-        row.map_err(unavailable)?.as_ref().map(user_from_row).transpose()
+        row.map_err(|e| self.fail(e))?.as_ref().map(user_from_row).transpose()
     }
 
     async fn set_password_hash(
@@ -191,7 +235,7 @@ impl UserStore for SqliteStore {
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, username_key");
-        let rows = query(&sql).fetch_all(&self.pool).await.map_err(unavailable)?;
+        let rows = query(&sql).fetch_all(&self.pool).await.map_err(|e| self.fail(e))?;
         rows.iter().map(user_from_row).collect()
     }
 
@@ -200,7 +244,7 @@ impl UserStore for SqliteStore {
         query("SELECT count(*) FROM sqlite_schema")
             .execute(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         Ok(())
     }
 }
@@ -222,7 +266,7 @@ impl SessionStore for SqliteStore {
         .bind(s.client.ip.as_deref())
         .execute(&self.pool)
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
@@ -232,7 +276,7 @@ impl SessionStore for SqliteStore {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE secret_hash = ?");
         let row = query(&sql).bind(&hash.0[..]).fetch_optional(&self.pool).await;
-        row.map_err(unavailable)?.as_ref().map(session_from_row).transpose()
+        row.map_err(|e| self.fail(e))?.as_ref().map(session_from_row).transpose()
     }
 
     async fn touch_session(
@@ -252,9 +296,9 @@ impl SessionStore for SqliteStore {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         let Some(row) = row else { return Ok(None) };
-        let text: String = row.try_get("data").map_err(unavailable)?;
+        let text: String = row.try_get("data").map_err(|e| self.fail(e))?;
         serde_json::from_str(&text).map(Some).map_err(|_| corrupt("session data"))
     }
 
@@ -289,15 +333,15 @@ impl SessionStore for SqliteStore {
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ? ORDER BY created_at, id"
         );
         let rows = query(&sql).bind(user.to_string()).fetch_all(&self.pool).await;
-        rows.map_err(unavailable)?.iter().map(session_from_row).collect()
+        rows.map_err(|e| self.fail(e))?.iter().map(session_from_row).collect()
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
         let row = query("SELECT value FROM revision WHERE id = 1")
             .fetch_one(&self.pool)
             .await
-            .map_err(unavailable)?;
-        let value: i64 = row.try_get("value").map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
+        let value: i64 = row.try_get("value").map_err(|e| self.fail(e))?;
         Ok(value as u64)
     }
 
@@ -320,7 +364,7 @@ impl RefreshStore for SqliteStore {
         f: &RefreshFamily,
         first_token: &SecretHash,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
         query(
             "INSERT INTO refresh_families (id, user_id, client_id, scope, kind, created_at, expires_at,
                  last_used_at, user_agent, ip, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -338,15 +382,15 @@ impl RefreshStore for SqliteStore {
         .bind(f.revoked_at.map(Timestamp::unix))
         .execute(&mut *tx)
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| self.fail(e))?;
         query("INSERT INTO refresh_tokens (hash, family_id, created_at) VALUES (?, ?, ?)")
             .bind(&first_token.0[..])
             .bind(f.id.to_string())
             .bind(f.created_at.unix())
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)
+            .map_err(|e| self.fail(e))?;
+        tx.commit().await.map_err(|e| self.fail(e))
     }
 
     async fn rotate_refresh(
@@ -355,7 +399,7 @@ impl RefreshStore for SqliteStore {
         successor: &SecretHash,
         now: Timestamp,
     ) -> Result<Rotation, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
         // The conditional UPDATE is the linearisation point: of concurrent
         // rotations of one token, exactly one sees `consumed_at IS NULL`. It
         // is also the transaction's first statement, so it takes the write
@@ -369,26 +413,26 @@ impl RefreshStore for SqliteStore {
         .bind(&presented.0[..])
         .fetch_optional(&mut *tx)
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| self.fail(e))?;
         let Some(won) = won else {
             drop(tx);
             return self.consumed_or_unknown(presented).await;
         };
-        let family_id: String = won.try_get("family_id").map_err(unavailable)?;
+        let family_id: String = won.try_get("family_id").map_err(|e| self.fail(e))?;
         query("INSERT INTO refresh_tokens (hash, family_id, created_at) VALUES (?, ?, ?)")
             .bind(&successor.0[..])
             .bind(&family_id)
             .bind(now.unix())
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         let sql = format!(
             "UPDATE refresh_families SET last_used_at = max(last_used_at, ?) WHERE id = ?
              RETURNING {FAMILY_COLUMNS}"
         );
         let row = query(&sql).bind(now.unix()).bind(&family_id).fetch_one(&mut *tx).await;
-        let family = family_from_row(&row.map_err(unavailable)?)?;
-        tx.commit().await.map_err(unavailable)?;
+        let family = family_from_row(&row.map_err(|e| self.fail(e))?)?;
+        tx.commit().await.map_err(|e| self.fail(e))?;
         Ok(Rotation::Rotated(family))
     }
 
@@ -401,13 +445,13 @@ impl RefreshStore for SqliteStore {
              WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = ?)"
         );
         let row = query(&sql).bind(&token.0[..]).fetch_optional(&self.pool).await;
-        row.map_err(unavailable)?.as_ref().map(family_from_row).transpose()
+        row.map_err(|e| self.fail(e))?.as_ref().map(family_from_row).transpose()
     }
 
     async fn find_family(&self, id: &FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
         let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = ?");
         let row = query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await;
-        row.map_err(unavailable)?.as_ref().map(family_from_row).transpose()
+        row.map_err(|e| self.fail(e))?.as_ref().map(family_from_row).transpose()
     }
 
     async fn revoke_family(&self, id: &FamilyId, at: Timestamp) -> Result<bool, StoreError> {
@@ -433,10 +477,10 @@ impl RefreshStore for SqliteStore {
         .bind(keep.map(ToString::to_string))
         .fetch_all(&self.pool)
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| self.fail(e))?;
         rows.iter()
             .map(|r| {
-                let id: String = r.try_get("id").map_err(unavailable)?;
+                let id: String = r.try_get("id").map_err(|e| self.fail(e))?;
                 FamilyId::parse(&id).ok_or_else(|| corrupt("family id"))
             })
             .collect()
@@ -448,7 +492,7 @@ impl RefreshStore for SqliteStore {
              WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id"
         );
         let rows = query(&sql).bind(user.to_string()).fetch_all(&self.pool).await;
-        rows.map_err(unavailable)?.iter().map(family_from_row).collect()
+        rows.map_err(|e| self.fail(e))?.iter().map(family_from_row).collect()
     }
 
     async fn purge_families(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
@@ -471,10 +515,10 @@ impl SqliteStore {
                 .join(", ")
         );
         let row = query(&sql).bind(&presented.0[..]).fetch_optional(&self.pool).await;
-        let Some(row) = row.map_err(unavailable)? else {
+        let Some(row) = row.map_err(|e| self.fail(e))? else {
             return Ok(Rotation::Unknown);
         };
-        let consumed: Option<i64> = row.try_get("token_consumed_at").map_err(unavailable)?;
+        let consumed: Option<i64> = row.try_get("token_consumed_at").map_err(|e| self.fail(e))?;
         let family = family_from_row(&row)?;
         Ok(match consumed {
             Some(at) => Rotation::AlreadyConsumed { family, consumed_at: Timestamp::from_unix(at) },
@@ -550,7 +594,7 @@ impl ClientStore for SqliteStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         row.as_ref().map(client_from_row).transpose()
     }
 
@@ -559,7 +603,7 @@ impl ClientStore for SqliteStore {
             query("SELECT id, secret_hash, scope, created_at FROM clients ORDER BY created_at, id")
                 .fetch_all(&self.pool)
                 .await
-                .map_err(unavailable)?;
+                .map_err(|e| self.fail(e))?;
         rows.iter().map(client_from_row).collect()
     }
 }
@@ -570,7 +614,7 @@ impl KeyStore for SqliteStore {
         let rows = query("SELECT * FROM signing_keys ORDER BY created_at, kid")
             .fetch_all(&self.pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -579,22 +623,22 @@ impl KeyStore for SqliteStore {
         current: &StoredKey,
         next: &StoredKey,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
         // Taking the write lock first (a no-op write) makes the emptiness
         // check and the inserts one serialised step across processes.
         query("UPDATE revision SET value = value WHERE id = 1")
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         let row = query("SELECT count(*) AS n FROM signing_keys").fetch_one(&mut *tx).await;
-        let n: i64 = row.map_err(unavailable)?.try_get("n").map_err(unavailable)?;
+        let n: i64 = row.map_err(|e| self.fail(e))?.try_get("n").map_err(|e| self.fail(e))?;
         if n > 0 {
             return Ok(false);
         }
         for k in [current, next] {
-            insert_key(k).execute(&mut *tx).await.map_err(unavailable)?;
+            insert_key(k).execute(&mut *tx).await.map_err(|e| self.fail(e))?;
         }
-        tx.commit().await.map_err(unavailable)?;
+        tx.commit().await.map_err(|e| self.fail(e))?;
         Ok(true)
     }
 
@@ -604,7 +648,7 @@ impl KeyStore for SqliteStore {
         new_next: &StoredKey,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
         // Compare-and-set on the current key: the first statement writes, so
         // it holds the write lock for the whole rotation.
         let retired = query(
@@ -614,7 +658,7 @@ impl KeyStore for SqliteStore {
         .bind(expected_current)
         .execute(&mut *tx)
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| self.fail(e))?;
         if retired.rows_affected() != 1 {
             return Ok(false);
         }
@@ -622,13 +666,13 @@ impl KeyStore for SqliteStore {
             .bind(now.unix())
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?;
-        match insert_key(new_next).execute(&mut *tx).await.map_err(unavailable) {
+            .map_err(|e| self.fail(e))?;
+        match insert_key(new_next).execute(&mut *tx).await.map_err(|e| self.fail(e)) {
             Ok(_) => {}
             Err(StoreError::Conflict(_)) => return Ok(false),
             Err(e) => return Err(e),
         }
-        tx.commit().await.map_err(unavailable)?;
+        tx.commit().await.map_err(|e| self.fail(e))?;
         Ok(true)
     }
 
@@ -676,36 +720,36 @@ impl RevocationStore for SqliteStore {
         not_before_since: Timestamp,
     ) -> Result<RevocationSet, StoreError> {
         // One read transaction: a consistent snapshot of all three (WAL).
-        let mut conn = self.pool.begin().await.map_err(unavailable)?;
+        let mut conn = self.pool.begin().await.map_err(|e| self.fail(e))?;
         let tokens = query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?")
             .bind(now.unix())
             .fetch_all(&mut *conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         let families = query("SELECT id FROM refresh_families WHERE revoked_at >= ?")
             .bind(families_since.unix())
             .fetch_all(&mut *conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.fail(e))?;
         let not_before =
             query("SELECT id, tokens_not_before FROM users WHERE tokens_not_before >= ?")
                 .bind(not_before_since.unix())
                 .fetch_all(&mut *conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(|e| self.fail(e))?;
         let mut set = RevocationSet::default();
         for r in &tokens {
-            let jti: String = r.try_get("jti").map_err(unavailable)?;
+            let jti: String = r.try_get("jti").map_err(|e| self.fail(e))?;
             set.tokens
-                .push((jti, Timestamp::from_unix(r.try_get("expires_at").map_err(unavailable)?)));
+                .push((jti, Timestamp::from_unix(r.try_get("expires_at").map_err(|e| self.fail(e))?)));
         }
         for r in &families {
-            let id: String = r.try_get("id").map_err(unavailable)?;
+            let id: String = r.try_get("id").map_err(|e| self.fail(e))?;
             set.families.push(FamilyId::parse(&id).ok_or_else(|| corrupt("family id"))?);
         }
         for r in &not_before {
-            let id: String = r.try_get("id").map_err(unavailable)?;
-            let at: i64 = r.try_get("tokens_not_before").map_err(unavailable)?;
+            let id: String = r.try_get("id").map_err(|e| self.fail(e))?;
+            let at: i64 = r.try_get("tokens_not_before").map_err(|e| self.fail(e))?;
             let user = UserId::parse(&id).ok_or_else(|| corrupt("user id"))?;
             set.not_before.push((user, Timestamp::from_unix(at)));
         }

@@ -367,3 +367,74 @@ async fn session_list_and_revoke_from_cli_end_a_live_login() {
         "the other login is untouched"
     );
 }
+
+/// Takes the SQLite file's contents away under a running server, then puts
+/// them back: every credential check fails closed with 503 meanwhile, and
+/// service resumes by itself.
+#[tokio::test]
+async fn store_unavailable_fails_closed_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]);
+    assert!(
+        run(dir.path(), &["user", "add", "ona", "--password-stdin"], Some(PASSWORD))
+            .status
+            .success()
+    );
+    let res = login(&s, "ona").await;
+    let cookie =
+        res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let bearer = token_login(&s, "ona").await["access_token"].as_str().unwrap().to_owned();
+    let status = |path: &'static str, auth: &'static str| {
+        let (cookie, bearer) = (cookie.clone(), bearer.clone());
+        let url = s.url(path);
+        async move {
+            let req = http().get(url);
+            let req = match auth {
+                "cookie" => req.header("cookie", cookie),
+                "bearer" => req.bearer_auth(bearer),
+                _ => req,
+            };
+            req.send().await.unwrap()
+        }
+    };
+    for (path, auth) in
+        [("/v1/session", "cookie"), ("/v1/verify", "bearer"), ("/v1/verify", "cookie")]
+    {
+        assert_eq!(status(path, auth).await.status(), 200, "{path} {auth} before");
+    }
+
+    // Move everything from the WAL into the main file first, so that taking
+    // the main file away takes the data away.
+    let db = dir.path().join("tessera.db");
+    let url = format!("sqlite://{}", db.display());
+    let checkpoint = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&checkpoint).await.unwrap();
+    checkpoint.close().await;
+    let saved = std::fs::read(&db).unwrap();
+    std::fs::write(&db, b"").unwrap();
+    eventually("readiness fails", || async { status("/readyz", "").await.status() == 503 }).await;
+    assert_eq!(status("/healthz", "").await.status(), 200, "the process still serves");
+    for (path, auth) in
+        [("/v1/session", "cookie"), ("/v1/verify", "bearer"), ("/v1/verify", "cookie")]
+    {
+        let res = status(path, auth).await;
+        assert_eq!(res.status(), 503, "{path} {auth} must fail closed");
+        assert_eq!(res.headers()["retry-after"], "1");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "unavailable");
+    }
+    let logout =
+        http().post(s.url("/v1/session/logout")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(logout.status(), 503, "never a false 'logged out'");
+
+    std::fs::write(&db, &saved).unwrap();
+    let restored = Instant::now();
+    eventually("readiness resumes", || async { status("/readyz", "").await.status() == 200 }).await;
+    for (path, auth) in
+        [("/v1/session", "cookie"), ("/v1/verify", "bearer"), ("/v1/verify", "cookie")]
+    {
+        let what = format!("{path} {auth} resumes");
+        eventually(&what, || async { status(path, auth).await.status() == 200 }).await;
+    }
+    eprintln!("service resumed {} ms after the store came back", restored.elapsed().as_millis());
+}
