@@ -1,6 +1,8 @@
 //! Login throttling attacked over HTTP: guessing one account, spraying many
 //! accounts from one address, and spoofing X-Forwarded-For.
 
+#![allow(clippy::unwrap_used, reason = "tests: a panic is how a test reports failure")]
+
 mod support;
 
 use reqwest::{Method, Response};
