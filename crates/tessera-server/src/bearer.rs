@@ -66,13 +66,31 @@ pub fn basic_client(headers: &HeaderMap) -> Result<Option<(String, String)>, Api
     let decoded = STANDARD.decode(encoded).map_err(|_| invalid())?;
     let text = String::from_utf8(decoded).map_err(|_| invalid())?;
     let (id, secret) = text.split_once(':').ok_or_else(invalid)?;
-    let unescape = |s: &str| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
-            .ok()
-            .and_then(|mut v| v.pop())
-            .map(|(_, v)| v)
-    };
-    Ok(Some((unescape(id).ok_or_else(invalid)?, unescape(secret).ok_or_else(invalid)?)))
+    Ok(Some((form_unescape(id).ok_or_else(invalid)?, form_unescape(secret).ok_or_else(invalid)?)))
+}
+
+/// Decodes one `application/x-www-form-urlencoded` value: `+` is a space,
+/// `%XX` a byte; everything else, `&` and `=` included, stands for itself
+/// (a value is never split into several). `None` for a bad escape or bytes
+/// that are not UTF-8.
+fn form_unescape(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex =
+                    bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Authenticates a confidential client from HTTP Basic; `None` without the header.
@@ -115,5 +133,28 @@ mod tests {
             basic_client(&with_auth(&format!("Basic {}", STANDARD.encode("nocolon")))).is_err()
         );
         assert_eq!(basic_client(&HeaderMap::new()).unwrap(), None);
+    }
+
+    /// Found by `fuzz/fuzz_targets/basic_auth.rs` (`Basic base64(":&")`): a raw
+    /// `&` in a Basic credential split it, because each part was unescaped as
+    /// the form `v=<part>` keeping the last pair, so `x&v=admin` read as the
+    /// client id `admin`. Each part is now decoded as one value.
+    #[test]
+    fn basic_client_raw_ampersand_splits_credential() {
+        let basic = |text: &str| with_auth(&format!("Basic {}", STANDARD.encode(text)));
+        // The secret "&" was read as "".
+        let got = basic_client(&basic(":&"));
+        assert!(!matches!(got, Ok(Some((_, ref s))) if s.is_empty()), "{got:?}");
+        // The client id "x&v=admin" was read as "admin".
+        let got = basic_client(&basic("x&v=admin:pw"));
+        assert!(!matches!(got, Ok(Some((ref id, _))) if id == "admin"), "{got:?}");
+        assert_eq!(
+            basic_client(&basic("x&v=admin:pw")).unwrap(),
+            Some(("x&v=admin".into(), "pw".into()))
+        );
+        assert_eq!(basic_client(&basic("a+b:%2B%26")).unwrap(), Some(("a b".into(), "+&".into())));
+        assert!(basic_client(&basic("a:%2")).is_err(), "truncated escape");
+        assert!(basic_client(&basic("a:%+f")).is_err(), "a sign is not a hex digit");
+        assert!(basic_client(&basic("a:%ff")).is_err(), "not UTF-8");
     }
 }

@@ -16,6 +16,11 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// Send `Strict-Transport-Security` on every response: set when the
+    /// server itself speaks TLS (default off).
+    pub hsts: bool,
+    /// TLS, connection bounds, timeouts and the shutdown state.
+    pub transport: crate::Transport,
 }
 
 impl ServerConfig {
@@ -26,6 +31,8 @@ impl ServerConfig {
             origins,
             body_limit: 64 * 1024,
             trusted_proxies: TrustedProxies::default(),
+            hsts: false,
+            transport: crate::Transport::default(),
         }
     }
 }

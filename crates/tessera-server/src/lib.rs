@@ -13,11 +13,13 @@ pub mod config;
 mod cookie;
 mod error;
 mod listener;
+mod openapi;
 mod origin;
 mod payload;
 mod principal;
 mod routes;
 mod session_auth;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +33,16 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use background::{spawn_revocation_watcher, spawn_session_sweeper};
 pub use config::ServerConfig;
 pub use error::ApiError;
+pub use listener::{Draining, MAX_HEADER_BYTES, Transport};
+
+/// The pure request-parsing functions, for the cargo-fuzz targets in `fuzz/`.
+/// Stable only for fuzz targets: not part of Tessera's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::bearer::basic_client;
+    pub use crate::cookie::CookiePolicy;
+    pub use crate::payload::{from_form, from_json};
+}
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
@@ -46,7 +58,13 @@ pub fn app(state: AppState) -> Router {
     let static_header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
-    routes::router()
+    let router = routes::router()
+        // Innermost, so that a timed-out request's 503 still gets CORS and
+        // the security headers below.
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.transport.request_timeout,
+            listener::request_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
         .layer(origin::cors(&state.config.origins))
         // Responses may carry secrets (cookies, CSRF tokens, session data):
@@ -54,16 +72,32 @@ pub fn app(state: AppState) -> Router {
         .layer(static_header(header::CACHE_CONTROL, "no-store"))
         .layer(static_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(static_header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(static_header(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
-        .with_state(state)
+        .layer(static_header(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"));
+    // HSTS only when this server itself speaks TLS (RFC 6797 §7.2: never over
+    // plain HTTP, where an attacker could forge it anyway).
+    let router = if state.config.hsts {
+        router.layer(static_header(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
-/// Serves [`app`] on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish. Header sections are capped at 16 KiB (431).
+/// Serves [`app`] on `listener` until `shutdown` resolves, over TLS when
+/// `state.config.transport.tls` is set, within the bounds of
+/// [`Transport`]. Header sections are capped at 16 KiB (431).
+///
+/// When `shutdown` resolves: `/readyz` turns 503, the listener closes, open
+/// connections finish their requests (at most `drain_timeout`), and this
+/// returns.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    listener::run(listener, app(state), shutdown).await
+    let transport = state.config.transport.clone();
+    listener::run(listener, app(state), transport, shutdown).await
 }

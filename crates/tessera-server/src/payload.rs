@@ -47,7 +47,8 @@ async fn read(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
         .map_err(|_| ApiError::payload_too_large(format!("request body is over {limit} bytes")))
 }
 
-fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// Parses a JSON body that must be an object (also used by `fuzz/`).
+pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every body in the contract is an object; serde would otherwise also
     // read a struct from an array (`["alice","pw"]`).
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
@@ -60,7 +61,8 @@ fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn from_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// Parses an `application/x-www-form-urlencoded` body (also used by `fuzz/`).
+pub fn from_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_urlencoded::from_bytes(bytes)
         .map_err(|e| ApiError::invalid_request(format!("malformed form body: {e}")))
 }

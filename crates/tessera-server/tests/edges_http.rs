@@ -321,3 +321,20 @@ async fn register_failed_400_leaves_no_user_row() {
     assert_eq!(s.try_register("alice", PASSWORD).await.status(), 201);
     assert_eq!(s.try_login("alice", PASSWORD).await.status(), 200);
 }
+
+#[tokio::test]
+async fn path_id_not_utf8_is_404_in_the_contract_shape() {
+    // axum's own path rejection would be a text/plain 400.
+    let s = TestServer::start().await;
+    s.create_user("root", "admin").await;
+    let login = s.token_login("root", None).await;
+    let token = login["access_token"].as_str().unwrap();
+    for (method, path) in [
+        (Method::DELETE, "/v1/sessions/%FF"),
+        (Method::POST, "/admin/users/%FF/disable"),
+        (Method::POST, "/admin/users/%C3%28/logout-all"),
+    ] {
+        let res = s.req(method, path).bearer_auth(token).send().await.unwrap();
+        assert_error(res, 404, "not_found").await;
+    }
+}

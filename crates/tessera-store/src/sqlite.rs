@@ -740,8 +740,10 @@ impl RevocationStore for SqliteStore {
         let mut set = RevocationSet::default();
         for r in &tokens {
             let jti: String = r.try_get("jti").map_err(|e| self.fail(e))?;
-            set.tokens
-                .push((jti, Timestamp::from_unix(r.try_get("expires_at").map_err(|e| self.fail(e))?)));
+            set.tokens.push((
+                jti,
+                Timestamp::from_unix(r.try_get("expires_at").map_err(|e| self.fail(e))?),
+            ));
         }
         for r in &families {
             let id: String = r.try_get("id").map_err(|e| self.fail(e))?;

@@ -30,3 +30,18 @@ pub use verify::{
     ACCESS_TOKEN_TYP, DEFAULT_LEEWAY_SECS, DEFAULT_MAX_TOKEN_BYTES, KeyResolver, MAX_LEEWAY_SECS,
     TokenError, Validation, VerifiedAccessToken, sign_at, verify_at,
 };
+
+/// Strict base64url, for the cargo-fuzz targets in `fuzz/`.
+/// Stable only for fuzz targets: not part of Tessera's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The crate's base64url encoder (no padding).
+    pub fn base64url_encode(bytes: &[u8]) -> String {
+        crate::base64url::encode(bytes)
+    }
+
+    /// The crate's strict base64url decoder: `None` for anything non-canonical.
+    pub fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+        crate::base64url::decode(s)
+    }
+}

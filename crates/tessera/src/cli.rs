@@ -40,6 +40,14 @@ pub enum Command {
         /// Username.
         name: String,
     },
+    /// Write a self-signed development certificate for localhost, 127.0.0.1
+    /// and ::1 (dev-cert.pem, and dev-key.pem with mode 0600). Never
+    /// overwrites; not for production.
+    DevCert {
+        /// Directory to write into (created if missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 /// `tessera client …`.
@@ -212,4 +220,13 @@ pub struct SettingsArgs {
     #[arg(long, global = true, env = "TESSERA_INSECURE_COOKIES", value_parser = BoolishValueParser::new(),
           num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub insecure_cookies: Option<bool>,
+    /// PEM certificate chain: with --tls-key, the server speaks HTTPS itself.
+    #[arg(long, global = true, env = "TESSERA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, global = true, env = "TESSERA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Most connections open at once; then accepting pauses until one closes [default: 10000].
+    #[arg(long, global = true, env = "TESSERA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }

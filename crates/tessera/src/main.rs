@@ -4,6 +4,7 @@
 
 mod cli;
 mod client;
+mod dev_cert;
 mod key;
 mod serve;
 mod session;
@@ -44,6 +45,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Needs no settings (and no store): works before anything is configured.
+    if let Command::DevCert { out } = &cli.command {
+        return dev_cert::run(out);
+    }
     let settings = settings::resolve(cli.settings)?;
     match cli.command {
         Command::Serve => serve::run(settings).await,
@@ -60,6 +65,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tessera.log_out_everywhere(&user.id).await?;
             Ok(())
         }
+        // Handled above, before the settings; kept so the match stays exhaustive.
+        Command::DevCert { out } => dev_cert::run(&out),
     }
 }
 

@@ -8,8 +8,15 @@ use tokio::net::TcpListener;
 
 use crate::settings::Settings;
 
-/// Runs the server until SIGINT or SIGTERM.
-pub async fn run(settings: Settings) -> Result<()> {
+/// Runs the server until SIGINT or SIGTERM, then shuts down in order:
+/// `/readyz` turns 503, the listener closes, in-flight requests finish (at
+/// most the drain timeout), background tasks stop, and the stores are
+/// released.
+pub async fn run(mut settings: Settings) -> Result<()> {
+    // TLS first: a bad certificate or key fails before any store is touched.
+    if let Some(files) = &settings.tls {
+        settings.server.transport.tls = Some(tessera_server::tls::load(&files.cert, &files.key)?);
+    }
     let tessera = crate::wiring::tessera(&settings).await?;
     let listener = TcpListener::bind(&settings.listen)
         .await
@@ -19,12 +26,18 @@ pub async fn run(settings: Settings) -> Result<()> {
     let state = AppState { tessera, config: Arc::new(settings.server) };
     let shutdown = shutdown_signal()?;
     tracing::info!(
-        addr = %listener.local_addr()?, store = %settings.store, issuer = %settings.issuer,
-        "tessera serving"
+        addr = %listener.local_addr()?, tls = settings.tls.is_some(), store = %settings.store,
+        issuer = %settings.issuer, "tessera serving"
     );
     serve(listener, state, shutdown).await.context("server failed")?;
+    // The stores close when the last handle to them goes: the server's went
+    // with `serve`, these tasks hold the others. (Stores are trait objects
+    // without a close method; dropping the SQLite pool closes its
+    // connections, and every commit is already durable.)
     sweeper.abort();
     watcher.abort();
+    let _ = sweeper.await;
+    let _ = watcher.await;
     tracing::info!("tessera stopped");
     Ok(())
 }

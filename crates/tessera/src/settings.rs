@@ -11,9 +11,9 @@ use tessera_core::service::Registration;
 use tessera_core::session::SessionPolicy;
 use tessera_core::throttle::ThrottlePolicy;
 use tessera_core::token::TokenPolicy;
-use tessera_server::config::TrustedProxies;
 use tessera_core::{Duration, TesseraConfig};
 use tessera_server::ServerConfig;
+use tessera_server::config::TrustedProxies;
 use tessera_token::Algorithm;
 
 use crate::cli::{RegistrationArg, SettingsArgs};
@@ -41,6 +41,17 @@ pub struct Settings {
     pub master_key_file: Option<std::path::PathBuf>,
     /// Argon2 concurrency.
     pub hash_concurrency: usize,
+    /// Certificate and key for HTTPS; loaded by `serve` only.
+    pub tls: Option<TlsFiles>,
+}
+
+/// `TESSERA_TLS_CERT` and `TESSERA_TLS_KEY`.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// PEM private key.
+    pub key: std::path::PathBuf,
 }
 
 /// Layers `args` (flags and environment) over the config file they name.
@@ -60,7 +71,13 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         };
     }
     let listen = pick!(listen, "127.0.0.1:8080".to_owned());
-    let issuer = pick!(issuer, format!("http://{listen}")).trim_end_matches('/').to_owned();
+    let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => bail!("TESSERA_TLS_CERT and TESSERA_TLS_KEY must be set together"),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let issuer = pick!(issuer, format!("{scheme}://{listen}")).trim_end_matches('/').to_owned();
     let origins_text = pick!(allowed_origins, origin_of(&issuer)?);
     let origins = OriginPolicy::new(origins_text.split(','))
         .map_err(|e| anyhow::anyhow!("TESSERA_ALLOWED_ORIGINS: {e}"))?;
@@ -126,6 +143,11 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
     let mut server = ServerConfig::new(origins);
     server.secure_cookies = !pick!(insecure_cookies, false);
     server.body_limit = pick!(body_limit, 64 * 1024);
+    server.hsts = tls.is_some();
+    server.transport.max_connections = pick!(max_connections, 10_000);
+    if server.transport.max_connections == 0 {
+        bail!("TESSERA_MAX_CONNECTIONS must be at least 1");
+    }
     server.trusted_proxies = TrustedProxies::parse(&pick!(trusted_proxies, String::new()))
         .map_err(|e| anyhow::anyhow!("TESSERA_TRUSTED_PROXIES: {e}"))?;
     let store = pick!(store, "sqlite://tessera.db".to_owned());
@@ -145,6 +167,7 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         sweep_interval: StdDuration::from_secs(pick!(sweep_interval, 60).max(1)),
         revocation_poll: StdDuration::from_millis(pick!(revocation_poll_ms, 100).max(10)),
         hash_concurrency: pick!(hash_concurrency, cpus).max(1),
+        tls,
     })
 }
 
@@ -223,6 +246,37 @@ mod tests {
     fn insecure_cookies_flag_parses_boolish() {
         assert_eq!(parse(&["tessera", "--insecure-cookies"]).insecure_cookies, Some(true));
         assert_eq!(parse(&["tessera", "--insecure-cookies=0"]).insecure_cookies, Some(false));
+    }
+
+    #[test]
+    fn tls_pair_sets_https_issuer_and_hsts() {
+        let s = resolve(SettingsArgs::default()).unwrap();
+        assert!(s.tls.is_none() && !s.server.hsts);
+        assert_eq!(s.server.transport.max_connections, 10_000);
+        let args = parse(&[
+            "tessera",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--max-connections",
+            "7",
+        ]);
+        let s = resolve(args).unwrap();
+        assert_eq!(s.issuer, "https://127.0.0.1:8080");
+        assert!(s.server.origins.allows("https://127.0.0.1:8080"));
+        assert!(s.server.hsts);
+        assert_eq!(s.server.transport.max_connections, 7);
+        let tls = s.tls.unwrap();
+        assert_eq!((tls.cert.to_str(), tls.key.to_str()), (Some("c.pem"), Some("k.pem")));
+    }
+
+    #[test]
+    fn tls_cert_without_key_and_zero_connections_are_errors() {
+        let half = SettingsArgs { tls_cert: Some("c.pem".into()), ..Default::default() };
+        assert!(resolve(half).unwrap_err().to_string().contains("set together"));
+        let zero = SettingsArgs { max_connections: Some(0), ..Default::default() };
+        assert!(resolve(zero).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Administration, for bearer tokens with the `admin` scope: keys and users.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,6 +12,7 @@ use tessera_core::user::UserId;
 use crate::AppState;
 use crate::bearer::Bearer;
 use crate::error::ApiError;
+use crate::routes::PathId;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -27,6 +28,22 @@ fn time(unix: Option<i64>) -> Value {
     unix.map_or(Value::Null, |t| json!(Timestamp::from_unix(t)))
 }
 
+/// List the signing keys
+///
+/// Key ids, algorithms, states and dates.
+#[utoipa::path(
+    get,
+    path = "/admin/keys",
+    operation_id = "adminListKeys",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The keys", body = crate::openapi::KeyList),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 async fn list_keys(State(state): State<AppState>, bearer: Bearer) -> Result<Json<Value>, ApiError> {
     bearer.require(ADMIN)?;
     let ring = state.tessera.key_ring();
@@ -47,6 +64,23 @@ async fn list_keys(State(state): State<AppState>, bearer: Bearer) -> Result<Json
     Ok(Json(json!({ "keys": keys })))
 }
 
+/// Rotate the signing keys
+///
+/// The next key becomes current. Tokens already issued stay valid: the old key stays
+/// published until they expire.
+#[utoipa::path(
+    post,
+    path = "/admin/keys/rotate",
+    operation_id = "adminRotateKeys",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The new current key", body = crate::openapi::RotatedKey),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 async fn rotate_keys(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -60,20 +94,56 @@ fn user_id(id: &str) -> Result<UserId, ApiError> {
     UserId::parse(id).ok_or_else(ApiError::not_found)
 }
 
+/// Force a user's logout
+///
+/// Every session and token family of the user is revoked.
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/logout-all",
+    operation_id = "adminLogoutAll",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user id")),
+    responses(
+        (status = 204, description = "Logged out everywhere"),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 async fn logout_all(
     State(state): State<AppState>,
     bearer: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     bearer.require(ADMIN)?;
     state.tessera.log_out_everywhere(&user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Disable a user
+///
+/// The user's sessions and tokens die and login is refused.
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/disable",
+    operation_id = "adminDisableUser",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user id")),
+    responses(
+        (status = 204, description = "Disabled"),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = ["admin"]))
+)]
 async fn disable(
     State(state): State<AppState>,
     bearer: Bearer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     bearer.require(ADMIN)?;
     state.tessera.disable_user(&user_id(&id)?).await?;

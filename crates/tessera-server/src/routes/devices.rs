@@ -1,7 +1,7 @@
 //! Sessions and devices: `GET /v1/sessions`, `DELETE /v1/sessions/{id}`,
 //! `POST /v1/logout-all`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -12,6 +12,7 @@ use crate::AppState;
 use crate::cookie::{ACCESS, CSRF, CookiePolicy, REFRESH, SESSION};
 use crate::error::ApiError;
 use crate::principal::Authenticated;
+use crate::routes::PathId;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -20,6 +21,22 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/logout-all", post(logout_all))
 }
 
+/// List the caller's sessions
+///
+/// Every live browser session and refresh-token family of the caller.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions",
+    operation_id = "listSessions",
+    tag = "devices",
+    responses(
+        (status = 200, description = "The caller's sessions and families", body = crate::openapi::DeviceList),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []), ("session_cookie" = []), ("hybrid_cookie" = []))
+)]
 async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>, ApiError> {
     let devices = state.tessera.list_devices(&auth.user_id, auth.current()).await?;
     let sessions: Vec<Value> = devices
@@ -40,16 +57,55 @@ async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json
     Ok(Json(json!({ "sessions": sessions })))
 }
 
+/// End one of the caller's sessions
+///
+/// The session or token family is dead at once on every node. Someone else's id is 404.
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions/{id}",
+    operation_id = "deleteSession",
+    tag = "devices",
+    params(
+        ("id" = String, Path, description = "A session id or token family id (`sid`)"),
+        crate::openapi::CsrfHeader,
+    ),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []), ("session_cookie" = []), ("hybrid_cookie" = []))
+)]
 async fn end(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     state.tessera.end_device(&auth.user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// 204; a cookie caller's cookies are cleared too, since they are now dead.
+/// Log out everywhere
+///
+/// Every session and family of the caller is revoked and every access token issued
+/// before now rejected. A cookie caller's cookies are cleared too, since they are now
+/// dead.
+#[utoipa::path(
+    post,
+    path = "/v1/logout-all",
+    operation_id = "logoutAll",
+    tag = "devices",
+    params(crate::openapi::CsrfHeader),
+    responses(
+        (status = 204, description = "Logged out everywhere"),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []), ("session_cookie" = []), ("hybrid_cookie" = []))
+)]
 async fn logout_all(
     State(state): State<AppState>,
     auth: Authenticated,

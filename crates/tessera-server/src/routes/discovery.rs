@@ -16,8 +16,22 @@ pub fn routes() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(metadata))
 }
 
-/// The public parts of the next, current and retired keys. Cacheable for a
-/// lifetime derived from the rotation schedule (see `TokenPolicy::jwks_max_age`).
+/// The signing key set
+///
+/// RFC 7517: the public parts of the next, current and still-valid retired keys, each
+/// with `kid`, `alg` and `use: "sig"`. Cacheable for a lifetime derived from the
+/// rotation schedule.
+// (See `TokenPolicy::jwks_max_age`.)
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    operation_id = "jwks",
+    tag = "discovery",
+    responses(
+        (status = 200, description = "The key set", body = crate::openapi::JwkSet,
+            headers(("Cache-Control" = String, description = "`public, max-age=N`"))),
+    )
+)]
 async fn jwks(State(state): State<AppState>) -> Response {
     let max_age = state.tessera.config().token.jwks_max_age().as_secs();
     let cache = HeaderValue::from_str(&format!("public, max-age={max_age}"))
@@ -25,6 +39,19 @@ async fn jwks(State(state): State<AppState>) -> Response {
     ([(header::CACHE_CONTROL, cache)], Json(state.tessera.key_ring().jwks())).into_response()
 }
 
+/// Authorization server metadata
+///
+/// RFC 8414 metadata: issuer, endpoints, grant types and client authentication methods.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    operation_id = "authorizationServerMetadata",
+    tag = "discovery",
+    responses(
+        (status = 200, description = "The metadata", body = crate::openapi::ServerMetadata,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+    )
+)]
 async fn metadata(State(state): State<AppState>) -> Response {
     let issuer = &state.tessera.config().token.issuer;
     let body = json!({

@@ -31,9 +31,13 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/hybrid/logout", post(logout))
 }
 
-#[derive(Deserialize)]
+/// A username and password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = HybridLoginRequest)]
 struct Credentials {
+    #[schema(examples("alice"))]
     username: String,
+    #[schema(examples("correct horse battery staple"))]
     password: String,
 }
 
@@ -67,6 +71,33 @@ fn cleared(cookies: CookiePolicy, status: StatusCode) -> Response {
     (status, headers).into_response()
 }
 
+/// Log in (hybrid mode)
+///
+/// Sets three cookies: the access token (`__Host-tessera_at`), the refresh token
+/// (`__Secure-tessera_rt`) and the CSRF token (`__Host-tessera_csrf`, readable by
+/// scripts). A hybrid login the browser carried is revoked. Same failure rules as the
+/// session login.
+#[utoipa::path(
+    post,
+    path = "/v1/hybrid/login",
+    operation_id = "hybridLogin",
+    tag = "hybrid",
+    request_body(content(
+        (Credentials = "application/json"),
+        (Credentials = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Logged in", body = crate::openapi::HybridLogin,
+            headers(("Set-Cookie" = String, description = "Three cookies: `__Host-tessera_at`, `__Secure-tessera_rt`, `__Host-tessera_csrf`"))),
+        (status = 400, response = crate::openapi::InvalidRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -94,6 +125,27 @@ async fn login(
     Ok((set, Json(body)).into_response())
 }
 
+/// Refresh (hybrid mode)
+///
+/// Rotates all three cookies. Needs the refresh cookie and the CSRF token. Presenting
+/// an already-rotated refresh token is reuse: 400 `invalid_grant`, the whole family is
+/// revoked and the cookies are cleared.
+#[utoipa::path(
+    post,
+    path = "/v1/hybrid/refresh",
+    operation_id = "hybridRefresh",
+    tag = "hybrid",
+    params(crate::openapi::CsrfHeader),
+    responses(
+        (status = 200, description = "Rotated", body = crate::openapi::HybridRefresh,
+            headers(("Set-Cookie" = String, description = "The three rotated cookies"))),
+        (status = 400, response = crate::openapi::InvalidRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("hybrid_refresh_cookie" = []))
+)]
 async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let cookies = CookiePolicy::new(state.config.secure_cookies);
     let Some(rt) = cookies.get(REFRESH, &headers) else {
@@ -127,6 +179,24 @@ fn with_cleared(err: ApiError, cookies: CookiePolicy) -> Response {
     res
 }
 
+/// Log out (hybrid mode)
+///
+/// Revokes the login's token family and clears the cookies. Needs the CSRF token.
+#[utoipa::path(
+    post,
+    path = "/v1/hybrid/logout",
+    operation_id = "hybridLogout",
+    tag = "hybrid",
+    params(crate::openapi::CsrfHeader),
+    responses(
+        (status = 204, description = "Logged out; the cookies are cleared",
+            headers(("Set-Cookie" = String, description = "The three cookies with `Max-Age=0`"))),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("hybrid_cookie" = []), ("hybrid_refresh_cookie" = []))
+)]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let cookies = CookiePolicy::new(state.config.secure_cookies);
     let sid = login_of(&state, cookies, &headers).await?;

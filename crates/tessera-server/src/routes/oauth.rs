@@ -70,15 +70,56 @@ async fn identify(
     }
 }
 
-#[derive(Deserialize)]
+/// An RFC 6749 token request: `refresh_token` or `client_credentials`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(examples(
+    json!({"grant_type": "refresh_token", "refresh_token": "Fq3…"}),
+    json!({"grant_type": "client_credentials", "scope": "read"}),
+))]
 struct TokenRequest {
+    #[schema(value_type = crate::openapi::GrantType, required = true)]
     grant_type: Option<String>,
+    /// Required for `refresh_token`.
+    #[schema(value_type = String, required = false)]
     refresh_token: Option<String>,
+    /// Space-separated scopes: can narrow, never grow.
+    #[schema(value_type = String, required = false)]
     scope: Option<String>,
+    /// The client (default: the built-in first-party client); must match HTTP Basic if both.
+    #[schema(value_type = String, required = false)]
     client_id: Option<String>,
+    /// A confidential client's secret, when not sent with HTTP Basic.
+    #[schema(value_type = String, required = false)]
     client_secret: Option<String>,
 }
 
+/// Token endpoint
+///
+/// `grant_type=refresh_token` rotates a refresh token: the presented one dies at once,
+/// and presenting an already-rotated one is reuse (400 `invalid_grant`, the whole family
+/// revoked). `grant_type=client_credentials` needs client authentication and issues an
+/// access token whose `sub` is the client. Errors per RFC 6749 §5.2.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    operation_id = "oauthToken",
+    tag = "oauth",
+    request_body(content(
+        (TokenRequest = "application/x-www-form-urlencoded"),
+        (TokenRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "A token response", body = super::token::TokenResponse,
+            headers(("Pragma" = String, description = "`no-cache`"))),
+        (status = 400, response = crate::openapi::InvalidRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security((), ("client_basic" = []))
+)]
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -115,14 +156,48 @@ async fn token(
     Ok(grant_response(&grant))
 }
 
-#[derive(Deserialize)]
+/// A token to revoke (RFC 7009) or introspect (RFC 7662).
+#[derive(Deserialize, utoipa::ToSchema)]
 struct TokenParam {
+    /// An access or refresh token.
+    #[schema(value_type = String, required = true)]
     token: Option<String>,
+    /// `access_token` or `refresh_token`; a hint only.
+    #[schema(value_type = String, required = false)]
     token_type_hint: Option<String>,
+    /// The client (default: the built-in first-party client); must match HTTP Basic if both.
+    #[schema(value_type = String, required = false)]
     client_id: Option<String>,
+    /// A confidential client's secret, when not sent with HTTP Basic.
+    #[schema(value_type = String, required = false)]
     client_secret: Option<String>,
 }
 
+/// Revoke a token
+///
+/// RFC 7009: 200 even for an unknown token (a token of another client is left alone). A
+/// refresh token revokes its family; an access token is denied until it would have
+/// expired. A missing `token` is 400 `invalid_request`.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    operation_id = "oauthRevoke",
+    tag = "oauth",
+    request_body(content(
+        (TokenParam = "application/x-www-form-urlencoded"),
+        (TokenParam = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Revoked, or unknown"),
+        (status = 400, response = crate::openapi::InvalidRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security((), ("client_basic" = []))
+)]
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -137,6 +212,30 @@ async fn revoke(
     Ok(StatusCode::OK.into_response())
 }
 
+/// Introspect a token
+///
+/// RFC 7662, for confidential clients only (HTTP Basic or `client_secret`); without
+/// client authentication 401 `invalid_client`.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    operation_id = "oauthIntrospect",
+    tag = "oauth",
+    request_body(content(
+        (TokenParam = "application/x-www-form-urlencoded"),
+        (TokenParam = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The token's state", body = crate::openapi::Introspection),
+        (status = 400, response = crate::openapi::InvalidRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("client_basic" = []))
+)]
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -18,12 +18,38 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/password", post(change))
 }
 
-#[derive(Deserialize)]
+/// A password change.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Change {
+    /// The password now in force.
     current_password: String,
+    /// The new password, under the same policy as registration.
     new_password: String,
 }
 
+/// Change the caller's password
+///
+/// Any credential; with a cookie credential the CSRF token is required. Every other
+/// session and token family of the user ends; the caller's own stays. A wrong current
+/// password is 401 `invalid_credentials`.
+#[utoipa::path(
+    post,
+    path = "/v1/password",
+    operation_id = "changePassword",
+    tag = "accounts",
+    params(crate::openapi::CsrfHeader),
+    request_body(content = Change, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Changed; the caller's other logins are ended"),
+        (status = 400, response = crate::openapi::InvalidRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []), ("session_cookie" = []), ("hybrid_cookie" = []))
+)]
 async fn change(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -27,33 +27,56 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/session/data", get(data).put(replace_data))
 }
 
-#[derive(Deserialize)]
+/// A username and password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SessionLoginRequest)]
 struct Credentials {
+    #[schema(examples("alice"))]
     username: String,
+    #[schema(examples("correct horse battery staple"))]
     password: String,
 }
 
-#[derive(Serialize)]
+/// The session's user.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SessionUser)]
 struct UserView<'a> {
+    #[schema(value_type = String, format = "uuid")]
     id: UserId,
+    #[schema(value_type = String)]
     username: &'a Username,
+    /// Space-separated scopes (`GET /v1/session` only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     scope: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+/// A server-side session.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 struct SessionView {
+    /// A public handle (for `DELETE /v1/sessions/{id}`), never the cookie secret.
+    #[schema(value_type = String, format = "uuid")]
     id: SessionId,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     last_seen_at: Timestamp,
+    /// When the session ends unless used before.
+    #[schema(value_type = String, format = DateTime)]
     idle_expires_at: Timestamp,
+    /// The end of its absolute lifetime.
+    #[schema(value_type = String, format = DateTime)]
     expires_at: Timestamp,
 }
 
-#[derive(Serialize)]
+/// A session, its user and its CSRF token.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SessionInfo)]
 struct SessionBody<'a> {
     user: UserView<'a>,
     session: SessionView,
+    /// Echo in `X-CSRF-Token` on every unsafe request made with the session cookie.
     csrf_token: &'a str,
 }
 
@@ -68,6 +91,32 @@ fn session_view(state: &AppState, r: &SessionRecord) -> SessionView {
     }
 }
 
+/// Log in (session mode)
+///
+/// Starts a server-side session and sets the session cookie. A session cookie sent
+/// with the login is destroyed and a new secret issued. Unknown user and wrong password
+/// give the same 401 `invalid_credentials`; repeated failures give 429.
+#[utoipa::path(
+    post,
+    path = "/v1/session/login",
+    operation_id = "sessionLogin",
+    tag = "session",
+    request_body(content(
+        (Credentials = "application/json"),
+        (Credentials = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "Logged in", body = SessionBody,
+            headers(("Set-Cookie" = String, description = "`__Host-tessera_session=…; Path=/; HttpOnly; Secure; SameSite=Lax`"))),
+        (status = 400, response = crate::openapi::InvalidRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -89,6 +138,21 @@ async fn login(
     Ok(([(header::SET_COOKIE, set_cookie)], Json(body)).into_response())
 }
 
+/// The current session
+///
+/// 401 `unauthorized` without a live session.
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    operation_id = "getSession",
+    tag = "session",
+    responses(
+        (status = 200, description = "The session", body = SessionBody),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("session_cookie" = []))
+)]
 async fn current(State(state): State<AppState>, auth: SessionAuth) -> Response {
     let s = &auth.session;
     let body = SessionBody {
@@ -103,6 +167,28 @@ async fn current(State(state): State<AppState>, auth: SessionAuth) -> Response {
     Json(body).into_response()
 }
 
+/// Log out (session mode)
+///
+/// Deletes the server session and clears the cookie. Needs the CSRF token, in
+/// `X-CSRF-Token` or (from an HTML form) the `csrf_token` field.
+#[utoipa::path(
+    post,
+    path = "/v1/session/logout",
+    operation_id = "sessionLogout",
+    tag = "session",
+    params(crate::openapi::CsrfHeader),
+    request_body(content = ref("#/components/schemas/LogoutForm"), content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 204, description = "Logged out; the cookie is cleared",
+            headers(("Set-Cookie" = String, description = "The session cookie with `Max-Age=0`"))),
+        (status = 400, response = crate::openapi::InvalidRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("session_cookie" = []))
+)]
 async fn logout(
     State(state): State<AppState>,
     auth: SessionAuth,
@@ -131,6 +217,21 @@ fn cleared(state: &AppState) -> Response {
         .into_response()
 }
 
+/// The session's data
+///
+/// The JSON object stored with the session (initially `{}`).
+#[utoipa::path(
+    get,
+    path = "/v1/session/data",
+    operation_id = "getSessionData",
+    tag = "session",
+    responses(
+        (status = 200, description = "The session's data", body = Object),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("session_cookie" = []))
+)]
 async fn data(
     State(state): State<AppState>,
     auth: SessionAuth,
@@ -138,6 +239,27 @@ async fn data(
     Ok(Json(state.tessera.session_data(&auth.session).await?))
 }
 
+/// Replace the session's data
+///
+/// Needs the CSRF token. Over the configured size (default 16 KiB) is 413.
+#[utoipa::path(
+    put,
+    path = "/v1/session/data",
+    operation_id = "putSessionData",
+    tag = "session",
+    params(crate::openapi::CsrfHeader),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Replaced"),
+        (status = 400, response = crate::openapi::InvalidRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("session_cookie" = []))
+)]
 async fn replace_data(
     State(state): State<AppState>,
     auth: SessionAuth,

@@ -25,12 +25,19 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/verify", any(verify))
 }
 
-#[derive(Serialize)]
+/// Who the credential belongs to (also sent as `X-Auth-*` headers).
+#[derive(Serialize, utoipa::ToSchema)]
 struct Identity {
+    /// The user id, or the client id for a client-credentials token.
     subject: String,
+    /// The username; empty for a client.
     username: String,
+    /// Space-separated scopes.
     scope: String,
+    /// How the request was authenticated.
+    #[schema(value_type = crate::openapi::AuthMethod)]
     method: &'static str,
+    /// The session id or token family (`sid`); empty for client credentials.
     session: String,
 }
 
@@ -104,6 +111,34 @@ fn gateway_error(e: Error, presented: bool) -> ApiError {
     }
 }
 
+/// Verify a request (forward auth)
+///
+/// For nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz` and Caddy
+/// `forward_auth`; any method is accepted. Credentials are read from
+/// `Authorization: Bearer`, then the hybrid cookie, then the session cookie. Answers
+/// only 200, 401, 403 or 503. When the original method is unsafe and the credential is
+/// a cookie, the CSRF token is required.
+#[utoipa::path(
+    get,
+    path = "/v1/verify",
+    operation_id = "verify",
+    tag = "verify",
+    params(crate::openapi::VerifyQuery, crate::openapi::VerifyHeaders),
+    responses(
+        (status = 200, description = "Authenticated", body = Identity,
+            headers(
+                ("X-Auth-Subject" = String, description = "`subject`"),
+                ("X-Auth-Username" = String, description = "`username`"),
+                ("X-Auth-Scope" = String, description = "`scope`"),
+                ("X-Auth-Method" = String, description = "`method`"),
+                ("X-Auth-Session" = String, description = "`session`"),
+            )),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []), ("hybrid_cookie" = []), ("session_cookie" = []))
+)]
 async fn verify(
     State(state): State<AppState>,
     method: Method,
