@@ -17,43 +17,22 @@ cd "$(dirname "$0")/.."
 
 DURATION="${1:-10}"
 CONNECTIONS="${2:-32}"
-command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
-
-cargo build --release -q -p tessera
-BIN="$PWD/target/release/tessera"
-WORK="$(mktemp -d)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-BASE="http://127.0.0.1:$PORT"
-cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-export TESSERA_STORE="sqlite://$WORK/bench.db" TESSERA_LISTEN="127.0.0.1:$PORT" TESSERA_INSECURE_COOKIES=1
-PW="bench password 123"
-printf '%s' "$PW" | "$BIN" user add bench --password-stdin >/dev/null
-TOKIO_WORKER_THREADS=1 RUST_LOG=warn taskset -c 0 "$BIN" serve 2>"$WORK/server.log" &
-PID=$!
-for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.1; done
-
-CREDS="{\"username\":\"bench\",\"password\":\"$PW\"}"
-json_field() { python3 -c "import sys,json; print(json.load(sys.stdin)[\"$1\"])"; }
-cookie_value() { sed -n "s/^set-cookie: $1=\([^;]*\).*/\1/ip" | head -1; }
-SESSION="$(curl -sf -D - -o /dev/null "$BASE/v1/session/login" -H 'content-type: application/json' -d "$CREDS" | cookie_value tessera_session)"
-BEARER="$(curl -sf "$BASE/v1/token/login" -H 'content-type: application/json' -d "$CREDS" | json_field access_token)"
-HYBRID="$(curl -sf -D - -o /dev/null "$BASE/v1/hybrid/login" -H 'content-type: application/json' -d "$CREDS" | cookie_value tessera_at)"
+source bench/lib.sh
+start_server 0
+SESSION="$(session_login)"
+BEARER="$(token_login)"
+HYBRID="$(hybrid_login)"
 [ -n "$SESSION" ] && [ -n "$BEARER" ] && [ -n "$HYBRID" ] || { echo "bench: logins failed" >&2; exit 1; }
 
 # run NAME PATH [HEADER] → "NAME rps p50_ms p99_ms"
 run() {
-  local name="$1" path="$2" out
+  local name="$1" path="$2"
   local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency)
   [ $# -ge 3 ] && args+=(-H "$3")
   curl -sf -o /dev/null ${3:+-H "$3"} "$BASE$path" || { echo "bench: $name does not answer 200" >&2; exit 1; }
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d2s ${3:+-H "$3"} "$BASE$path" >/dev/null   # warm-up
-  out="$(taskset -c 1 wrk "${args[@]}" "$BASE$path")"
-  if echo "$out" | grep -q 'Non-2xx'; then echo "bench: $name got non-2xx answers" >&2; echo "$out" >&2; exit 1; fi
-  echo "$name $(echo "$out" | awk '/^Requests\/sec/ {print $2}') $(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')") $(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')")"
+  wrk_row "$name" "$(taskset -c 1 wrk "${args[@]}" "$BASE$path")"
 }
-to_ms() { python3 -c 'import sys,re; v=sys.argv[1]; n,u=re.match(r"([\d.]+)(\w+)",v).groups(); print(round(float(n)*{"us":0.001,"ms":1,"s":1000}[u],3))' "$1"; }
 
 ROWS=(
   "$(run healthz /healthz)"
