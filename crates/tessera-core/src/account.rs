@@ -1,5 +1,6 @@
 //! Accounts: registration, password change, disabling, listing.
 
+use crate::change::Change;
 use crate::device::CurrentLogin;
 use crate::error::{Error, Result};
 use crate::password::PasswordCheck;
@@ -74,9 +75,9 @@ impl Tessera {
         for id in
             self.stores.refresh.revoke_user_families(&user.id, keep_family.as_ref(), now).await?
         {
-            self.tokens.revocations.add_family(id);
+            self.announce(Change::FamilyRevoked(id)).await;
         }
-        self.session_cache.invalidate_all();
+        self.announce(Change::SessionsChanged).await;
         Ok(())
     }
 
@@ -91,8 +92,8 @@ impl Tessera {
         if disabled {
             self.stores.sessions.delete_user_sessions(&user.id, None).await?;
             self.end_all_tokens(&user.id).await?;
-            self.session_cache.invalidate_all();
         }
+        self.announce(Change::SessionsChanged).await;
         user.disabled = disabled;
         Ok(user)
     }
@@ -102,7 +103,7 @@ impl Tessera {
     pub(crate) async fn end_all_tokens(&self, user: &UserId) -> Result<()> {
         let now = self.clock.now();
         for id in self.stores.refresh.revoke_user_families(user, None, now).await? {
-            self.tokens.revocations.add_family(id);
+            self.announce(Change::FamilyRevoked(id)).await;
         }
         // `iat` has one-second resolution. Tokens of earlier seconds die by
         // the not-before; tokens of this second die with their family (every
@@ -110,7 +111,7 @@ impl Tessera {
         // the same second, is not refused.
         let not_before = now.minus(crate::Duration::seconds(1));
         self.stores.revocations.raise_tokens_not_before(user, not_before).await?;
-        self.tokens.revocations.raise_not_before(*user, not_before);
+        self.announce(Change::NotBeforeRaised { user: *user, at: not_before }).await;
         Ok(())
     }
 
@@ -121,7 +122,7 @@ impl Tessera {
         self.session_cache.invalidate_all();
         self.stores.sessions.delete_user_sessions(user, None).await?;
         self.end_all_tokens(user).await?;
-        self.session_cache.invalidate_all();
+        self.announce(Change::SessionsChanged).await;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The devices list: every live browser session and refresh family of a
 //! user, and ending one of them.
 
+use crate::change::Change;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::refresh::{FamilyId, FamilyKind};
@@ -107,7 +108,7 @@ impl Tessera {
                 self.stores.sessions.list_user_sessions(user).await?.iter().any(|s| s.id == sid);
             if owned {
                 self.stores.sessions.delete_session(&sid).await?;
-                self.session_cache.invalidate_all();
+                self.announce(Change::SessionsChanged).await;
                 return Ok(());
             }
         }

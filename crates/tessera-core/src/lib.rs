@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod change;
 pub mod client;
 pub mod clock;
 pub mod csrf;

@@ -22,12 +22,13 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<User> {
         let keys = AttemptKeys::new(username, client.ip.as_deref());
-        self.throttle.check_at(&keys, self.clock.now())?;
+        let attempts = self.stores.attempts.as_ref();
+        self.throttle.check_at(attempts, &keys, self.clock.now()).await?;
         let outcome = self.check_credentials(username, password).await;
         match &outcome {
-            Ok(_) => self.throttle.record_success(&keys),
+            Ok(_) => self.throttle.record_success(attempts, &keys).await?,
             Err(Error::InvalidCredentials(_)) => {
-                self.throttle.record_failure_at(&keys, self.clock.now())
+                self.throttle.record_failure_at(attempts, &keys, self.clock.now()).await?
             }
             Err(_) => {}
         }

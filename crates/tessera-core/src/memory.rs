@@ -1,7 +1,8 @@
 //! The in-memory store: a product store for single-process use and unit tests.
 //!
 //! One mutex guards all maps, so every trait method is atomic. Nothing
-//! survives a restart.
+//! survives a restart. [`MemoryAttempts`] keeps login-failure counters for
+//! a single node whatever its store.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -16,7 +17,8 @@ use crate::revocation::{RevocationSet, RevocationStore};
 use crate::secret::SecretHash;
 use crate::session::{SessionId, SessionRecord};
 use crate::signing_key::{KeyState, KeyStore, StoredKey};
-use crate::store::{SessionData, SessionStore, StoreError, UserStore};
+use crate::store::{Backend, SessionData, SessionStore, StoreError, UserStore};
+use crate::throttle::{AttemptStore, Attempts};
 use crate::user::{User, UserId, Username};
 
 /// Users and sessions in process memory.
@@ -127,9 +129,16 @@ impl UserStore for MemoryStore {
         });
         Ok(users)
     }
+}
 
+#[async_trait]
+impl Backend for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn revision(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().revision)
     }
 }
 
@@ -198,10 +207,6 @@ impl SessionStore for MemoryStore {
             .collect();
         v.sort_by_key(|s| (s.created_at, s.id.to_string()));
         Ok(v)
-    }
-
-    async fn revision(&self) -> Result<u64, StoreError> {
-        Ok(self.lock().revision)
     }
 
     async fn purge_sessions(
@@ -475,5 +480,51 @@ impl RevocationStore for MemoryStore {
         let before = g.revoked_tokens.len();
         g.revoked_tokens.retain(|_, exp| *exp >= now);
         Ok((before - g.revoked_tokens.len()) as u64)
+    }
+}
+
+/// Login-failure counters in process memory, bounded and forgotten after a
+/// period without failures.
+#[derive(Debug)]
+pub struct MemoryAttempts {
+    entries: moka::sync::Cache<String, Attempts>,
+    /// Serialises compare-and-swap (failures are rare; this is not a hot path).
+    swap: Mutex<()>,
+}
+
+impl Default for MemoryAttempts {
+    fn default() -> Self {
+        // Two days: longer than the longest lock (one day).
+        let idle = std::time::Duration::from_secs(2 * 86_400);
+        let entries = moka::sync::Cache::builder().max_capacity(1_000_000).time_to_idle(idle);
+        Self { entries: entries.build(), swap: Mutex::new(()) }
+    }
+}
+
+#[async_trait]
+impl AttemptStore for MemoryAttempts {
+    async fn attempts(&self, key: &str) -> Result<Option<Attempts>, StoreError> {
+        Ok(self.entries.get(key))
+    }
+
+    async fn swap_attempts(
+        &self,
+        key: &str,
+        expected: Option<&Attempts>,
+        next: &Attempts,
+        _keep_for: crate::Duration,
+    ) -> Result<bool, StoreError> {
+        let _guard = self.swap.lock().unwrap_or_else(|p| p.into_inner());
+        if self.entries.get(key).as_ref() != expected {
+            return Ok(false);
+        }
+        self.entries.insert(key.to_owned(), *next);
+        Ok(true)
+    }
+
+    async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
+        let _guard = self.swap.lock().unwrap_or_else(|p| p.into_inner());
+        self.entries.invalidate(key);
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! Refresh tokens are 256-bit secrets; stores keep only their SHA-256.
 
+use crate::change::Change;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -298,7 +299,7 @@ impl Tessera {
     /// its refresh tokens and its access tokens (`sid`) die at once.
     pub async fn revoke_family(&self, id: &FamilyId) -> Result<()> {
         self.stores.refresh.revoke_family(id, self.clock.now()).await?;
-        self.tokens.revocations.add_family(*id);
+        self.announce(Change::FamilyRevoked(*id)).await;
         Ok(())
     }
 }

@@ -135,7 +135,7 @@ impl Tessera {
     /// caches and marks revocations stale at once, as a failed revocation
     /// poll does: the store is down, so checks must go to it and fail closed.
     pub async fn check_ready(&self) -> Result<()> {
-        if let Err(e) = self.stores.users.ping().await {
+        if let Err(e) = self.stores.ping().await {
             self.session_cache.invalidate_all();
             self.session_cache.forget_revision();
             self.set_revocations_current(false);

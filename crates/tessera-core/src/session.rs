@@ -5,6 +5,7 @@
 //! never exposes a usable cookie. Idle and absolute expiry are both decided
 //! here with `now` from the clock.
 
+use crate::change::Change;
 use std::sync::Arc;
 
 use crate::clock::{Duration, Timestamp};
@@ -261,7 +262,7 @@ impl Tessera {
     /// is dropped so that session checks go to the store and fail closed, and
     /// bearer verification answers `Store` until a poll succeeds again.
     pub async fn watch_revocations(&self) -> Result<()> {
-        let outcome = match self.stores.sessions.revision().await {
+        let outcome = match self.stores.revision().await {
             Ok(r) if self.session_cache.observe_revision(r) => self.reload_token_state().await,
             Ok(_) => Ok(()),
             Err(e) => Err(e.into()),
@@ -277,7 +278,7 @@ impl Tessera {
     /// Ends `session` (logout).
     pub async fn end_session(&self, session: &ActiveSession, _csrf: CsrfVerified) -> Result<()> {
         self.stores.sessions.delete_session(&session.record().id).await?;
-        self.session_cache.invalidate_all();
+        self.announce(Change::SessionsChanged).await;
         Ok(())
     }
 
@@ -330,7 +331,7 @@ impl Tessera {
         }
         if let Some(old) = self.stores.sessions.find_session_by_secret(&secret.hash()).await? {
             self.stores.sessions.delete_session(&old.id).await?;
-            self.session_cache.invalidate_all();
+            self.announce(Change::SessionsChanged).await;
         }
         Ok(())
     }

@@ -14,14 +14,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::change::{ChangeFeed, LocalFeed};
 use crate::client::ClientStore;
 use crate::clock::Timestamp;
+use crate::memory::MemoryAttempts;
 use crate::password::PasswordHash;
 use crate::refresh::RefreshStore;
 use crate::revocation::RevocationStore;
 use crate::secret::SecretHash;
 use crate::session::{SessionId, SessionRecord};
 use crate::signing_key::KeyStore;
+use crate::throttle::AttemptStore;
 use crate::user::{User, UserId, Username};
 
 /// A store failure.
@@ -57,8 +60,6 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     async fn set_disabled(&self, id: &UserId, disabled: bool) -> Result<bool, StoreError>;
     /// Every user, oldest first.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
-    /// Succeeds when the backend answers (readiness).
-    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// Persistence of browser sessions.
@@ -94,11 +95,6 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     ) -> Result<u64, StoreError>;
     /// The sessions of `user`, oldest first.
     async fn list_user_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError>;
-    /// A counter that changes whenever a session is deleted or a user record
-    /// changes, by any process sharing this store. Session caches compare it
-    /// to learn of revocations made elsewhere; it need not move on inserts or
-    /// touches.
-    async fn revision(&self) -> Result<u64, StoreError>;
     /// Deletes sessions last seen before `idle_cutoff` or created before
     /// `absolute_cutoff`; returns how many.
     async fn purge_sessions(
@@ -106,6 +102,19 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         idle_cutoff: Timestamp,
         absolute_cutoff: Timestamp,
     ) -> Result<u64, StoreError>;
+}
+
+/// One storage engine (a database, a Redis deployment, process memory) that
+/// serves some of the ports.
+#[async_trait]
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// Succeeds when the engine answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// A counter that changes whenever this engine records something that can
+    /// revoke (a session deleted, a user changed, a token, family or key
+    /// change), by any process sharing it. Caches compare it to learn of
+    /// revocations made elsewhere; it need not move on inserts or touches.
+    async fn revision(&self) -> Result<u64, StoreError>;
 }
 
 /// The stores a Tessera instance runs on, chosen from configuration at start-up.
@@ -123,10 +132,19 @@ pub struct Stores {
     pub keys: Arc<dyn KeyStore>,
     /// Access-token revocations and per-user not-before.
     pub revocations: Arc<dyn RevocationStore>,
+    /// Failed-login counters.
+    pub attempts: Arc<dyn AttemptStore>,
+    /// Tells other processes of revocations at once (Redis pub/sub); a
+    /// no-op on one node, where the revision poll covers the CLI.
+    pub feed: Arc<dyn ChangeFeed>,
+    /// Every distinct engine behind the ports above, for readiness and the
+    /// revision poll.
+    pub backends: Vec<Arc<dyn Backend>>,
 }
 
 impl Stores {
-    /// Every store served by one backend (the memory store, one SQL database).
+    /// Every store served by one backend (the memory store, one SQL
+    /// database), with login counters in process memory and no feed.
     pub fn single<T>(backend: Arc<T>) -> Self
     where
         T: UserStore
@@ -135,6 +153,7 @@ impl Stores {
             + ClientStore
             + KeyStore
             + RevocationStore
+            + Backend
             + 'static,
     {
         Self {
@@ -143,7 +162,28 @@ impl Stores {
             refresh: backend.clone(),
             clients: backend.clone(),
             keys: backend.clone(),
-            revocations: backend,
+            revocations: backend.clone(),
+            attempts: Arc::new(MemoryAttempts::default()),
+            feed: Arc::new(LocalFeed),
+            backends: vec![backend],
         }
+    }
+
+    /// Succeeds when every engine answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        for backend in &self.backends {
+            backend.ping().await?;
+        }
+        Ok(())
+    }
+
+    /// A counter that moves when any engine's revision moves (the sum of
+    /// theirs: each only grows, so the sum changes whenever one does).
+    pub async fn revision(&self) -> Result<u64, StoreError> {
+        let mut sum = 0u64;
+        for backend in &self.backends {
+            sum = sum.wrapping_add(backend.revision().await?);
+        }
+        Ok(sum)
     }
 }

@@ -9,6 +9,7 @@
 //! store's revision moves, so a rotation or revocation made by another
 //! process (the CLI, another node) is seen within the poll period.
 
+use crate::change::Change;
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -347,6 +348,7 @@ impl Tessera {
             let done = self.stores.keys.rotate_keys(ring.current().kid(), &next, now).await?;
             self.reload_token_state().await?;
             if done {
+                self.announce(Change::KeysChanged).await;
                 return Ok(self.tokens.ring().current().kid().to_owned());
             }
         }
@@ -369,6 +371,7 @@ impl Tessera {
         let cutoff = now.minus(self.config.token.retired_key_lifetime());
         if self.stores.keys.delete_retired_keys(cutoff).await? > 0 {
             self.reload_token_state().await?;
+            self.announce(Change::KeysChanged).await;
         }
         self.stores.revocations.purge_revocations(now).await?;
         self.stores.refresh.purge_families(now).await?;
@@ -527,7 +530,7 @@ impl Tessera {
         }
         let exp = Timestamp::from_unix(c.exp);
         self.stores.revocations.revoke_access_token(&c.jti, exp).await?;
-        self.tokens.revocations.add_token(&c.jti, exp);
+        self.announce(Change::TokenRevoked { jti: c.jti.clone(), expires_at: exp }).await;
         Ok(())
     }
 

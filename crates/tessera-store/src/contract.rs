@@ -223,24 +223,24 @@ pub async fn revision_moves_on_revocations(stores: Stores) {
     let s2 = session(&u, T0);
     stores.sessions.insert_session(&s1).await.unwrap();
     stores.sessions.insert_session(&s2).await.unwrap();
-    let mut last = stores.sessions.revision().await.unwrap();
+    let mut last = stores.revision().await.unwrap();
     let mut moved = |r: u64, what: &str| {
         assert_ne!(r, last, "revision did not move on {what}");
         last = r;
     };
     stores.sessions.delete_session(&s1.id).await.unwrap();
-    moved(stores.sessions.revision().await.unwrap(), "delete_session");
+    moved(stores.revision().await.unwrap(), "delete_session");
     stores.sessions.delete_user_sessions(&u.id, None).await.unwrap();
-    moved(stores.sessions.revision().await.unwrap(), "delete_user_sessions");
+    moved(stores.revision().await.unwrap(), "delete_user_sessions");
     stores.users.set_disabled(&u.id, true).await.unwrap();
-    moved(stores.sessions.revision().await.unwrap(), "set_disabled");
+    moved(stores.revision().await.unwrap(), "set_disabled");
     let h = PasswordHash::from_phc("$argon2id$x".into());
     stores.users.set_password_hash(&u.id, &h).await.unwrap();
-    moved(stores.sessions.revision().await.unwrap(), "set_password_hash");
+    moved(stores.revision().await.unwrap(), "set_password_hash");
     stores.sessions.insert_session(&session(&u, T0)).await.unwrap();
-    let before_purge = stores.sessions.revision().await.unwrap();
+    let before_purge = stores.revision().await.unwrap();
     stores.sessions.purge_sessions(T0.plus(Duration::seconds(1)), T0).await.unwrap();
-    assert_ne!(stores.sessions.revision().await.unwrap(), before_purge, "purge");
+    assert_ne!(stores.revision().await.unwrap(), before_purge, "purge");
 }
 
 /// A token-mode family for `user`, created at `at`, living 1000 s.
@@ -355,10 +355,10 @@ pub async fn refresh_revocation(stores: Stores) {
     for f in [&a, &b, &c, &theirs] {
         stores.refresh.insert_family(f, &token()).await.unwrap();
     }
-    let rev = stores.sessions.revision().await.unwrap();
+    let rev = stores.revision().await.unwrap();
     let t1 = T0.plus(Duration::seconds(1));
     assert!(stores.refresh.revoke_family(&a.id, t1).await.unwrap());
-    assert_ne!(stores.sessions.revision().await.unwrap(), rev, "revision moves on revoke");
+    assert_ne!(stores.revision().await.unwrap(), rev, "revision moves on revoke");
     assert!(!stores.refresh.revoke_family(&a.id, T0.plus(Duration::seconds(9))).await.unwrap());
     let got = stores.refresh.find_family(&a.id).await.unwrap().unwrap();
     assert_eq!(got.revoked_at, Some(t1));
@@ -430,9 +430,9 @@ pub async fn keys_initialise_rotate_prune(stores: Stores) {
 
     let t1 = T0.plus(Duration::seconds(100));
     let k3 = key("k3", KeyState::Next, t1);
-    let rev = stores.sessions.revision().await.unwrap();
+    let rev = stores.revision().await.unwrap();
     assert!(stores.keys.rotate_keys("k1", &k3, t1).await.unwrap());
-    assert_ne!(stores.sessions.revision().await.unwrap(), rev, "rotation is seen elsewhere");
+    assert_ne!(stores.revision().await.unwrap(), rev, "rotation is seen elsewhere");
     assert!(!stores.keys.rotate_keys("k1", &key("k4", KeyState::Next, t1), t1).await.unwrap());
     let keys = stores.keys.list_keys().await.unwrap();
     let state = |kid: &str| keys.iter().find(|k| k.kid == kid).map(|k| k.state);
@@ -484,7 +484,7 @@ pub async fn revocations_load_and_purge(stores: Stores) {
     stores.revocations.revoke_access_token("jti-1", exp).await.unwrap();
     stores.revocations.revoke_access_token("jti-1", T0).await.unwrap(); // keeps the later
     stores.revocations.revoke_access_token("jti-old", T0).await.unwrap();
-    let rev = stores.sessions.revision().await.unwrap();
+    let rev = stores.revision().await.unwrap();
     assert!(
         stores
             .revocations
@@ -492,7 +492,7 @@ pub async fn revocations_load_and_purge(stores: Stores) {
             .await
             .unwrap()
     );
-    assert_ne!(stores.sessions.revision().await.unwrap(), rev, "not-before is seen elsewhere");
+    assert_ne!(stores.revision().await.unwrap(), rev, "not-before is seen elsewhere");
     assert!(stores.revocations.raise_tokens_not_before(&u.id, T0).await.unwrap(), "never lowers");
     let ghost = UserId::generate(&OsEntropy);
     assert!(!stores.revocations.raise_tokens_not_before(&ghost, T0).await.unwrap());

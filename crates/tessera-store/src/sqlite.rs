@@ -28,7 +28,7 @@ use tessera_core::revocation::{RevocationSet, RevocationStore};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
 use tessera_core::signing_key::{KeyStore, StoredKey, parse_state, state_name};
-use tessera_core::store::{SessionData, SessionStore, StoreError, UserStore};
+use tessera_core::store::{Backend, SessionData, SessionStore, StoreError, UserStore};
 use tessera_core::user::{User, UserId, Username};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -238,7 +238,10 @@ impl UserStore for SqliteStore {
         let rows = query(&sql).fetch_all(&self.pool).await.map_err(|e| self.fail(e))?;
         rows.iter().map(user_from_row).collect()
     }
+}
 
+#[async_trait]
+impl Backend for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         // Reads the schema, not just the connection: an unreadable file fails here.
         query("SELECT count(*) FROM sqlite_schema")
@@ -246,6 +249,15 @@ impl UserStore for SqliteStore {
             .await
             .map_err(|e| self.fail(e))?;
         Ok(())
+    }
+
+    async fn revision(&self) -> Result<u64, StoreError> {
+        let row = query("SELECT value FROM revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let value: i64 = row.try_get("value").map_err(|e| self.fail(e))?;
+        Ok(value as u64)
     }
 }
 
@@ -334,15 +346,6 @@ impl SessionStore for SqliteStore {
         );
         let rows = query(&sql).bind(user.to_string()).fetch_all(&self.pool).await;
         rows.map_err(|e| self.fail(e))?.iter().map(session_from_row).collect()
-    }
-
-    async fn revision(&self) -> Result<u64, StoreError> {
-        let row = query("SELECT value FROM revision WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        let value: i64 = row.try_get("value").map_err(|e| self.fail(e))?;
-        Ok(value as u64)
     }
 
     async fn purge_sessions(

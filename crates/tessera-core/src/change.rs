@@ -1,0 +1,190 @@
+//! Changes that can revoke, and how every process learns of them at once.
+//!
+//! Each process keeps what can deny a credential in memory (the revocation
+//! index, the session cache, the key ring) so that checks need no network
+//! hop. When one process revokes something it writes the durable record
+//! first, applies the [`Change`] to its own memory, then publishes it on the
+//! [`ChangeFeed`] (Redis pub/sub across nodes). Receivers apply it to their
+//! memory. A feed can lose messages (a reconnect), so a receiver that was cut
+//! off resynchronises from the durable store before trusting its memory
+//! again, and the revision poll remains as a backstop: nothing is missed,
+//! only delayed, and while a process is unsure it fails closed.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::refresh::FamilyId;
+use crate::service::Tessera;
+use crate::store::StoreError;
+use crate::user::UserId;
+
+/// Something that can deny a credential, as announced to other processes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// An access token was revoked (RFC 7009) until it expires.
+    TokenRevoked {
+        /// The token's `jti`.
+        jti: String,
+        /// The token's `exp`.
+        expires_at: Timestamp,
+    },
+    /// A refresh family, and every access token naming it as `sid`, ended.
+    FamilyRevoked(FamilyId),
+    /// No token of `user` issued before `at` is valid any more.
+    NotBeforeRaised {
+        /// The user.
+        user: UserId,
+        /// The new not-before.
+        at: Timestamp,
+    },
+    /// Sessions ended or a user changed (logout, disable, password): cached
+    /// sessions must be read again.
+    SessionsChanged,
+    /// The signing key ring changed: reload it.
+    KeysChanged,
+}
+
+impl Change {
+    /// The wire form: one line of ASCII, the kind first.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::TokenRevoked { jti, expires_at } => format!("t {} {jti}", expires_at.unix()),
+            Self::FamilyRevoked(id) => format!("f {id}"),
+            Self::NotBeforeRaised { user, at } => format!("n {} {user}", at.unix()),
+            Self::SessionsChanged => "s".to_owned(),
+            Self::KeysChanged => "k".to_owned(),
+        }
+    }
+
+    /// Reads the wire form; `None` for anything else (receivers then
+    /// resynchronise from the store rather than guess).
+    pub fn decode(line: &str) -> Option<Self> {
+        let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let stamped = || {
+            let (unix, tail) = rest.split_once(' ')?;
+            Some((Timestamp::from_unix(unix.parse().ok()?), tail))
+        };
+        match kind {
+            "t" => {
+                let (expires_at, jti) = stamped()?;
+                (!jti.is_empty()).then(|| Self::TokenRevoked { jti: jti.to_owned(), expires_at })
+            }
+            "f" => FamilyId::parse(rest).map(Self::FamilyRevoked),
+            "n" => {
+                let (at, user) = stamped()?;
+                Some(Self::NotBeforeRaised { user: UserId::parse(user)?, at })
+            }
+            "s" if rest.is_empty() => Some(Self::SessionsChanged),
+            "k" if rest.is_empty() => Some(Self::KeysChanged),
+            _ => None,
+        }
+    }
+}
+
+/// Publishes changes to every other process sharing the stores.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync + fmt::Debug {
+    /// Sends `change` to every subscriber. Delivery is best effort: receivers
+    /// that miss it catch up from the store.
+    async fn publish(&self, change: &Change) -> std::result::Result<(), StoreError>;
+}
+
+/// The feed of a single node: publishes nothing. Other processes on the same
+/// store (the CLI) are covered by the revision poll.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalFeed;
+
+#[async_trait]
+impl ChangeFeed for LocalFeed {
+    async fn publish(&self, _change: &Change) -> std::result::Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl Tessera {
+    /// Applies a change made here to this process's memory, then tells the
+    /// others. The durable record is already written; if publishing fails,
+    /// the others learn of it through their revision poll instead.
+    pub(crate) async fn announce(&self, change: Change) {
+        self.apply_local(&change);
+        if let Err(e) = self.stores.feed.publish(&change).await {
+            tracing::warn!(error = %e, "could not publish a revocation; other nodes learn of it by polling");
+        }
+    }
+
+    /// Applies a change another process announced. Only a key change needs
+    /// the store (to load the new ring).
+    pub async fn apply_change(&self, change: &Change) -> Result<()> {
+        self.apply_local(change);
+        if *change == Change::KeysChanged {
+            self.reload_token_state().await?;
+        }
+        Ok(())
+    }
+
+    fn apply_local(&self, change: &Change) {
+        let index = &self.tokens.revocations;
+        match change {
+            Change::TokenRevoked { jti, expires_at } => index.add_token(jti, *expires_at),
+            Change::FamilyRevoked(id) => index.add_family(*id),
+            Change::NotBeforeRaised { user, at } => index.raise_not_before(*user, *at),
+            Change::SessionsChanged | Change::KeysChanged => {}
+        }
+        // Any change may concern a cached session (a family's login, a
+        // disabled user): dropping the cache is cheap and always safe.
+        self.session_cache.invalidate_all();
+    }
+
+    /// The feed was cut: until [`resync`](Self::resync) succeeds, this
+    /// process may have missed revocations, so it fails closed (cached
+    /// sessions dropped, bearer checks answer `Store`).
+    pub fn feed_lost(&self) {
+        self.session_cache.invalidate_all();
+        self.session_cache.forget_revision();
+        self.set_revocations_current(false);
+    }
+
+    /// Catches up after a (re)connection to the feed: drops cached sessions
+    /// and reloads revocations and keys from the durable store. Call it after
+    /// subscribing, so that nothing published meanwhile is missed.
+    pub async fn resync(&self) -> Result<()> {
+        self.session_cache.invalidate_all();
+        let outcome = self.reload_token_state().await;
+        self.set_revocations_current(outcome.is_ok());
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OsEntropy;
+
+    #[test]
+    fn change_encode_decode_roundtrips_every_kind() {
+        let changes = [
+            Change::TokenRevoked { jti: "a b:c".into(), expires_at: Timestamp::from_unix(9) },
+            Change::FamilyRevoked(FamilyId::generate(&OsEntropy)),
+            Change::NotBeforeRaised {
+                user: UserId::generate(&OsEntropy),
+                at: Timestamp::from_unix(1_790_000_000),
+            },
+            Change::SessionsChanged,
+            Change::KeysChanged,
+        ];
+        for c in changes {
+            assert_eq!(Change::decode(&c.encode()), Some(c));
+        }
+    }
+
+    #[test]
+    fn change_decode_garbage_is_none() {
+        for line in ["", "x", "t", "t 5", "t five jti", "t 5 ", "f nope", "n 1 nope", "s x", "k 1"]
+        {
+            assert_eq!(Change::decode(line), None, "{line:?}");
+        }
+    }
+}
