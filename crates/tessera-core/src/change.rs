@@ -84,12 +84,31 @@ impl Change {
     }
 }
 
+/// What a change-feed subscriber reports, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// (Re)subscribed: anything may have been missed before this point.
+    Connected,
+    /// A change another process (or this one) announced.
+    Change(Change),
+    /// A message that is not a [`Change`] this version understands.
+    Unreadable,
+    /// The subscription is cut; a `Connected` follows when it is back.
+    Lost,
+}
+
 /// Publishes changes to every other process sharing the stores.
 #[async_trait]
 pub trait ChangeFeed: Send + Sync + fmt::Debug {
     /// Sends `change` to every subscriber. Delivery is best effort: receivers
     /// that miss it catch up from the store.
     async fn publish(&self, change: &Change) -> std::result::Result<(), StoreError>;
+
+    /// Starts a subscription that reports [`FeedEvent`]s, in order, until the
+    /// receiver is dropped; `None` for a feed with nothing to follow.
+    fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<FeedEvent>> {
+        None
+    }
 }
 
 /// The feed of a single node: publishes nothing. Other processes on the same
@@ -142,9 +161,9 @@ impl Tessera {
     /// process may have missed revocations, so it fails closed (cached
     /// sessions dropped, bearer checks answer `Store`).
     pub fn feed_lost(&self) {
+        self.tokens.feed_current.store(false, std::sync::atomic::Ordering::Release);
         self.session_cache.invalidate_all();
         self.session_cache.forget_revision();
-        self.set_revocations_current(false);
     }
 
     /// Catches up after a (re)connection to the feed: drops cached sessions
@@ -153,10 +172,73 @@ impl Tessera {
     pub async fn resync(&self) -> Result<()> {
         self.session_cache.invalidate_all();
         let outcome = self.reload_token_state().await;
-        self.set_revocations_current(outcome.is_ok());
+        self.tokens.feed_current.store(outcome.is_ok(), std::sync::atomic::Ordering::Release);
         outcome
     }
+
+    /// Subscribes to the stores' change feed; `None` on a single node.
+    pub fn subscribe_feed(&self) -> Option<tokio::sync::mpsc::Receiver<FeedEvent>> {
+        self.stores.feed.subscribe()
+    }
+
+    /// Follows a change feed until its sender is dropped. Fails closed at
+    /// once (nothing is known yet); on every connection, catches up from the
+    /// store, retrying every [`RESYNC_RETRY`] until it can; then applies each
+    /// change; fails closed again whenever the feed is cut.
+    pub async fn follow_feed(&self, mut events: tokio::sync::mpsc::Receiver<FeedEvent>) {
+        self.feed_lost();
+        let (mut connected, mut caught_up) = (false, false);
+        loop {
+            let event = if connected && !caught_up {
+                tokio::select! {
+                    event = events.recv() => event,
+                    () = tokio::time::sleep(RESYNC_RETRY) => {
+                        caught_up = self.catch_up().await;
+                        continue;
+                    }
+                }
+            } else {
+                events.recv().await
+            };
+            let Some(event) = event else { break };
+            match event {
+                FeedEvent::Connected | FeedEvent::Unreadable => {
+                    connected = true;
+                    caught_up = self.catch_up().await;
+                }
+                // Changes met before catching up are in the store already
+                // (announced after their durable write): the resync sees them.
+                FeedEvent::Change(change) if caught_up => {
+                    if let Err(e) = self.apply_change(&change).await {
+                        tracing::warn!(error = %e, "could not apply a change; resynchronising");
+                        self.feed_lost();
+                        caught_up = false;
+                    }
+                }
+                FeedEvent::Change(_) => {}
+                FeedEvent::Lost => {
+                    tracing::warn!("change feed lost; failing closed until it is back");
+                    self.feed_lost();
+                    (connected, caught_up) = (false, false);
+                }
+            }
+        }
+    }
+
+    async fn catch_up(&self) -> bool {
+        match self.resync().await {
+            Ok(()) => true,
+            Err(e) => {
+                self.feed_lost();
+                tracing::warn!(error = %e, "change feed cannot catch up from the store yet");
+                false
+            }
+        }
+    }
 }
+
+/// How often a connected feed retries catching up from an unreachable store.
+pub const RESYNC_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 #[cfg(test)]
 mod tests {

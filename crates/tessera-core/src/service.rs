@@ -141,6 +141,10 @@ impl Tessera {
             self.set_revocations_current(false);
             return Err(e.into());
         }
+        if !self.revocations_trusted() {
+            let stale = std::io::Error::other("revocations are not known to be current");
+            return Err(crate::store::StoreError::Unavailable(Box::new(stale)).into());
+        }
         Ok(())
     }
 }

@@ -232,7 +232,9 @@ impl Tessera {
             }
             Arc::make_mut(&mut current).record.last_seen_at = now;
             self.session_cache.put(ticket, Arc::clone(&current));
-        } else if from_store {
+        } else if from_store && self.revocations_trusted() {
+            // While revocations from elsewhere may be missing, every check
+            // goes to the store.
             self.session_cache.put(ticket, Arc::clone(&current));
         }
         Ok(ActiveSession(current))

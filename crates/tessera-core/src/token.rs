@@ -165,6 +165,9 @@ pub(crate) struct TokenState {
     /// revocations made elsewhere may be missing here, so bearer
     /// verification fails closed.
     revocations_current: std::sync::atomic::AtomicBool,
+    /// Whether the change feed (if any) is connected and caught up. While it
+    /// is not, revocations made elsewhere may be missing here: fail closed.
+    pub(crate) feed_current: std::sync::atomic::AtomicBool,
 }
 
 impl TokenState {
@@ -187,6 +190,7 @@ impl TokenState {
                 .time_to_live(ttl + std::time::Duration::from_secs(60))
                 .build(),
             revocations_current: std::sync::atomic::AtomicBool::new(true),
+            feed_current: std::sync::atomic::AtomicBool::new(true),
         }
     }
 }
@@ -319,6 +323,13 @@ impl Tessera {
         let stored = self.stores.keys.list_keys().await?;
         self.tokens.set_ring(Self::ring_from_stored(&self.master_key, policy, &stored)?);
         Ok(())
+    }
+
+    /// Whether this process's revocation state is known complete: the last
+    /// poll reached the store and the change feed, if any, is caught up.
+    pub(crate) fn revocations_trusted(&self) -> bool {
+        use std::sync::atomic::Ordering::Acquire;
+        self.tokens.revocations_current.load(Acquire) && self.tokens.feed_current.load(Acquire)
     }
 
     /// Records whether the revocation poll reached the store.
@@ -477,7 +488,7 @@ impl Tessera {
     /// `sid`, the user's not-before) on every call. Every failure is
     /// `InvalidToken`.
     pub fn verify_access_token(&self, token: &str) -> Result<VerifiedBearer> {
-        if !self.tokens.revocations_current.load(std::sync::atomic::Ordering::Acquire) {
+        if !self.revocations_trusted() {
             let stale = std::io::Error::other("revocations cannot be refreshed from the store");
             return Err(Error::Store(crate::store::StoreError::Unavailable(Box::new(stale))));
         }

@@ -1,4 +1,5 @@
-//! Background tasks: the expired-session sweep and the revocation watcher.
+//! Background tasks: the expired-session sweep, the revocation watcher and
+//! the change-feed follower.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,4 +55,12 @@ pub fn spawn_revocation_watcher(tessera: Arc<Tessera>, every: Duration) -> JoinH
             }
         }
     })
+}
+
+/// Follows the stores' change feed (Redis pub/sub), if they have one, so that
+/// revocations made on other nodes apply here within milliseconds; `None` on
+/// a single node.
+pub fn spawn_change_follower(tessera: Arc<Tessera>) -> Option<JoinHandle<()>> {
+    let events = tessera.subscribe_feed()?;
+    Some(tokio::spawn(async move { tessera.follow_feed(events).await }))
 }

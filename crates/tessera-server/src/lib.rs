@@ -30,7 +30,7 @@ use tessera_core::Tessera;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub use background::{spawn_revocation_watcher, spawn_session_sweeper};
+pub use background::{spawn_change_follower, spawn_revocation_watcher, spawn_session_sweeper};
 pub use config::ServerConfig;
 pub use error::ApiError;
 pub use listener::{Draining, MAX_HEADER_BYTES, Transport};

@@ -16,6 +16,7 @@ use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
 use tessera_core::signing_key::{KeyState, StoredKey};
 use tessera_core::store::{SessionData, StoreError, Stores};
+use tessera_core::throttle::Attempts;
 use tessera_core::user::{User, UserId, Username};
 use tessera_core::{Duration, OsEntropy, Timestamp};
 
@@ -511,6 +512,44 @@ pub async fn revocations_load_and_purge(stores: Stores) {
     assert_eq!(stores.revocations.purge_revocations(now).await.unwrap(), 1, "jti-old only");
 }
 
+/// Login counters are compare-and-set: a swap against stale counters fails,
+/// and concurrent writers retrying on failure all get counted.
+pub async fn attempts_compare_and_set(stores: Stores) {
+    let (store, keep) = (&stores.attempts, Duration::seconds(600));
+    let a = Attempts { window_start: 1, failures: 1, locked_until: 0, strikes: 0 };
+    let b = Attempts { failures: 2, ..a };
+    assert_eq!(store.attempts("u:zed").await.unwrap(), None);
+    assert!(store.swap_attempts("u:zed", None, &a, keep).await.unwrap());
+    assert!(!store.swap_attempts("u:zed", None, &b, keep).await.unwrap(), "stale: absent");
+    assert!(!store.swap_attempts("u:zed", Some(&b), &b, keep).await.unwrap(), "stale: value");
+    assert!(store.swap_attempts("u:zed", Some(&a), &b, keep).await.unwrap());
+    assert_eq!(store.attempts("u:zed").await.unwrap(), Some(b));
+    store.clear_attempts("u:zed").await.unwrap();
+    assert_eq!(store.attempts("u:zed").await.unwrap(), None);
+
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = Arc::clone(&stores.attempts);
+            tokio::spawn(async move {
+                loop {
+                    let cur = store.attempts("a:192.0.2.9").await.unwrap();
+                    let mut next = cur.unwrap_or_default();
+                    next.failures += 1;
+                    if store.swap_attempts("a:192.0.2.9", cur.as_ref(), &next, keep).await.unwrap()
+                    {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let counted = store.attempts("a:192.0.2.9").await.unwrap().unwrap().failures;
+    assert_eq!(counted, 16, "every concurrent failure counted");
+}
+
 /// Expands to one test per contract rule. `$make` is an async expression
 /// yielding fresh, empty [`Stores`].
 #[macro_export]
@@ -525,7 +564,7 @@ macro_rules! store_contract_suite {
             refresh_concurrent_rotation_one_winner, refresh_collisions_conflict,
             refresh_revocation, refresh_purge_expired, clients_roundtrip_and_conflict,
             keys_initialise_rotate_prune, keys_concurrent_rotation_one_winner,
-            revocations_load_and_purge);
+            revocations_load_and_purge, attempts_compare_and_set);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

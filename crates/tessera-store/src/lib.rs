@@ -2,11 +2,14 @@
 //!
 //! - `memory`: [`tessera_core::memory::MemoryStore`], nothing persists.
 //! - `sqlite://PATH`: [`sqlite::SqliteStore`], the embedded default.
+//! - with Redis ([`with_redis`]): sessions, login counters and the change
+//!   feed in [`redis::RedisStore`], the rest in the SQL store.
 //!
 //! Every backend passes the same [`contract`] suite.
 #![deny(missing_docs)]
 
 pub mod contract;
+pub mod redis;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -26,6 +29,9 @@ pub enum OpenError {
     /// Migrations failed.
     #[error("cannot migrate store: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Redis could not be used.
+    #[error(transparent)]
+    Redis(#[from] redis::RedisOpenError),
 }
 
 /// Opens (creating and migrating if needed) the store named by `url`.
@@ -39,4 +45,18 @@ pub async fn open(url: &str) -> Result<Stores, OpenError> {
         return Ok(Stores::single(store));
     }
     Err(OpenError::Unsupported(url.to_owned()))
+}
+
+/// Moves sessions, login counters and the change feed of `stores` to Redis
+/// (see [`redis`] for what lives where); the rest stays where it was.
+pub async fn with_redis(
+    mut stores: Stores,
+    settings: &redis::RedisSettings,
+) -> Result<Stores, OpenError> {
+    let shared = Arc::new(redis::RedisStore::connect(settings).await?);
+    stores.sessions = shared.clone();
+    stores.attempts = shared.clone();
+    stores.feed = shared.clone();
+    stores.backends.push(shared);
+    Ok(stores)
 }

@@ -17,3 +17,39 @@ mod sqlite {
 
     tessera_store::store_contract_suite!(fresh());
 }
+
+mod redis {
+    //! Sessions in Redis (the machine's, from `TESSERA_TEST_REDIS_URL`, default
+    //! `redis://127.0.0.1:6379`), the rest in memory; a fresh key prefix per test.
+    use tessera_core::Duration;
+    use tessera_store::redis::RedisSettings;
+
+    pub fn settings() -> RedisSettings {
+        let url = std::env::var("TESSERA_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let prefix = format!("tessera-test-{}", uuid_like());
+        RedisSettings {
+            url,
+            prefix,
+            idle_ttl: Duration::seconds(1800),
+            absolute_ttl: Duration::seconds(43_200),
+        }
+    }
+
+    fn uuid_like() -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap_or_default().as_nanos();
+        format!("{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    }
+
+    async fn fresh() -> tessera_core::store::Stores {
+        let s = settings();
+        let memory = tessera_store::open("memory").await.unwrap();
+        tessera_store::with_redis(memory, &s).await.unwrap_or_else(|e| {
+            panic!("Redis at {} (TESSERA_TEST_REDIS_URL) is needed: {e}", s.url)
+        })
+    }
+
+    tessera_store::store_contract_suite!(fresh());
+}

@@ -146,9 +146,17 @@ pub struct SettingsArgs {
     /// Address to serve on [default: 127.0.0.1:8080].
     #[arg(long, global = true, env = "TESSERA_LISTEN")]
     pub listen: Option<String>,
-    /// `sqlite://PATH` or `memory` [default: sqlite://tessera.db].
+    /// `sqlite://PATH`, `postgres://…` or `memory` [default: sqlite://tessera.db].
     #[arg(long, global = true, env = "TESSERA_STORE")]
     pub store: Option<String>,
+    /// Redis for shared sessions, login counters and revocation fan-out across
+    /// nodes: `redis://…`, `rediss://…` or `redis+cluster://host:port,host:port`
+    /// [default: unset, single node].
+    #[arg(long, global = true, env = "TESSERA_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of Tessera's Redis keys and channel [default: tessera].
+    #[arg(long, global = true, env = "TESSERA_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
     /// Issuer URL, base of metadata URLs [default: http://<listen>].
     #[arg(long, global = true, env = "TESSERA_ISSUER")]
     pub issuer: Option<String>,

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tessera_server::{AppState, serve, spawn_revocation_watcher, spawn_session_sweeper};
+use tessera_server::{
+    AppState, serve, spawn_change_follower, spawn_revocation_watcher, spawn_session_sweeper,
+};
 use tokio::net::TcpListener;
 
 use crate::settings::Settings;
@@ -23,10 +25,12 @@ pub async fn run(mut settings: Settings) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let sweeper = spawn_session_sweeper(Arc::clone(&tessera), settings.sweep_interval);
     let watcher = spawn_revocation_watcher(Arc::clone(&tessera), settings.revocation_poll);
+    let follower = spawn_change_follower(Arc::clone(&tessera));
     let state = AppState { tessera, config: Arc::new(settings.server) };
     let shutdown = shutdown_signal()?;
     tracing::info!(
-        addr = %listener.local_addr()?, tls = settings.tls.is_some(), store = %settings.store,
+        addr = %listener.local_addr()?, tls = settings.tls.is_some(),
+        store = %crate::wiring::redact(&settings.store), redis = settings.redis.is_some(),
         issuer = %settings.issuer, "tessera serving"
     );
     serve(listener, state, shutdown).await.context("server failed")?;
@@ -34,10 +38,10 @@ pub async fn run(mut settings: Settings) -> Result<()> {
     // with `serve`, these tasks hold the others. (Stores are trait objects
     // without a close method; dropping the SQLite pool closes its
     // connections, and every commit is already durable.)
-    sweeper.abort();
-    watcher.abort();
-    let _ = sweeper.await;
-    let _ = watcher.await;
+    for task in [Some(sweeper), Some(watcher), follower].into_iter().flatten() {
+        task.abort();
+        let _ = task.await;
+    }
     tracing::info!("tessera stopped");
     Ok(())
 }

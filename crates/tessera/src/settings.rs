@@ -14,6 +14,7 @@ use tessera_core::token::TokenPolicy;
 use tessera_core::{Duration, TesseraConfig};
 use tessera_server::ServerConfig;
 use tessera_server::config::TrustedProxies;
+use tessera_store::redis::RedisSettings;
 use tessera_token::Algorithm;
 
 use crate::cli::{RegistrationArg, SettingsArgs};
@@ -25,6 +26,8 @@ pub struct Settings {
     pub listen: String,
     /// Store URL.
     pub store: String,
+    /// Redis, when sessions and revocations are shared between nodes.
+    pub redis: Option<RedisSettings>,
     /// Issuer URL.
     pub issuer: String,
     /// Core policies.
@@ -155,11 +158,18 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         .master_key_file
         .or(file.master_key_file)
         .or_else(|| sqlite_path(&store).map(|p| format!("{p}.key").into()));
+    let redis = args.redis_url.or(file.redis_url).map(|url| RedisSettings {
+        url,
+        prefix: args.redis_prefix.or(file.redis_prefix).unwrap_or_else(|| "tessera".to_owned()),
+        idle_ttl: core.session.idle_ttl,
+        absolute_ttl: core.session.absolute_ttl,
+    });
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(Settings {
         master_key: args.master_key.or(file.master_key),
         master_key_file,
         store,
+        redis,
         listen,
         issuer,
         core,

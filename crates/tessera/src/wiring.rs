@@ -15,6 +15,12 @@ pub async fn tessera(settings: &Settings) -> Result<Arc<Tessera>> {
     let stores = tessera_store::open(&settings.store)
         .await
         .with_context(|| format!("store {}", redact(&settings.store)))?;
+    let stores = match &settings.redis {
+        Some(redis) => tessera_store::with_redis(stores, redis)
+            .await
+            .with_context(|| format!("Redis {}", redact(&redis.url)))?,
+        None => stores,
+    };
     let tessera = Tessera::new(TesseraParts {
         stores,
         clock: Arc::new(SystemClock),
@@ -36,6 +42,12 @@ fn master_key(settings: &Settings) -> Result<MasterKey> {
         return MasterKey::parse(text).context("TESSERA_MASTER_KEY");
     }
     let Some(path) = &settings.master_key_file else {
+        if settings.store != "memory" {
+            // Every node must unseal the keys the others wrote.
+            anyhow::bail!(
+                "a shared store needs TESSERA_MASTER_KEY (or TESSERA_MASTER_KEY_FILE), the same on every node"
+            );
+        }
         return Ok(MasterKey::generate(&OsEntropy));
     };
     match std::fs::read_to_string(path) {
@@ -72,7 +84,7 @@ fn create_key_file(path: &std::path::Path) -> Result<MasterKey> {
 }
 
 /// A store URL without any password it embeds, for messages.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
         _ => url.to_owned(),
