@@ -342,3 +342,54 @@ async fn token_verification_fails_closed_while_revocations_are_stale() {
     t.watch_revocations().await.unwrap();
     assert!(t.verify_access_token(&g.access.token).is_ok(), "a successful poll restores service");
 }
+
+/// Polls `check` (yielding to the follower task) until it holds.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    panic!("never: {what}");
+}
+
+#[tokio::test]
+async fn feed_fails_closed_until_caught_up_and_applies_changes_from_other_nodes() {
+    use crate::change::{Change, FeedEvent};
+    let (w, t) = with_alice(Algorithm::EdDSA).await;
+    let (t, other) = (Arc::new(t), w.tessera(Algorithm::EdDSA).await);
+    let g = login(&t, None).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let follower = tokio::spawn({
+        let t = Arc::clone(&t);
+        async move { t.follow_feed(rx).await }
+    });
+    let verify = || t.verify_access_token(&g.access.token).map(|_| ());
+    eventually("closed before the feed connects", || matches!(verify(), Err(Error::Store(_))))
+        .await;
+    assert!(t.check_ready().await.is_err(), "not ready while revocations may be missing");
+    tx.send(FeedEvent::Connected).await.unwrap();
+    eventually("open once caught up", || verify().is_ok()).await;
+
+    // Another node revokes: its store write is shared, its announcement
+    // reaches this node only through the feed (this node never polls here).
+    other.revoke_token(&g.access.token, Some("access_token"), "tessera").await.unwrap();
+    assert!(verify().is_ok(), "not yet told");
+    let claims = other.verify_access_token(&login(&other, None).await.access.token).unwrap();
+    let jti = t.verify_access_token(&g.access.token).unwrap().claims().jti.clone();
+    let expires_at = Timestamp::from_unix(claims.claims().exp);
+    tx.send(FeedEvent::Change(Change::TokenRevoked { jti, expires_at })).await.unwrap();
+    eventually("revoked via the feed", || matches!(verify(), Err(Error::InvalidToken(_)))).await;
+
+    // Cut, then back: the durable copy keeps it revoked after the resync.
+    tx.send(FeedEvent::Lost).await.unwrap();
+    eventually("closed while cut", || matches!(verify(), Err(Error::Store(_)))).await;
+    tx.send(FeedEvent::Connected).await.unwrap();
+    eventually("still revoked after catch-up", || matches!(verify(), Err(Error::InvalidToken(_))))
+        .await;
+    let fresh = login(&t, None).await;
+    assert!(t.verify_access_token(&fresh.access.token).is_ok());
+    drop(tx);
+    follower.await.unwrap();
+}
