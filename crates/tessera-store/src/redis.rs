@@ -56,7 +56,7 @@ const EXPIRY_GRACE_SECS: i64 = 60;
 /// How to reach Redis, and what to keep there.
 #[derive(Clone, Debug)]
 pub struct RedisSettings {
-    /// `redis://…` or `rediss://…` for one server, or `redis+cluster://` with
+    /// `redis://…` for one server, or `redis+cluster://` with
     /// comma-separated `host:port` seeds for Redis Cluster.
     pub url: String,
     /// Prefix of every key and channel, so several deployments (or test runs)

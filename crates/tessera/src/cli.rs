@@ -150,7 +150,7 @@ pub struct SettingsArgs {
     #[arg(long, global = true, env = "TESSERA_STORE")]
     pub store: Option<String>,
     /// Redis for shared sessions, login counters and revocation fan-out across
-    /// nodes: `redis://…`, `rediss://…` or `redis+cluster://host:port,host:port`
+    /// nodes: `redis://…` or `redis+cluster://host:port,host:port`
     /// [default: unset, single node].
     #[arg(long, global = true, env = "TESSERA_REDIS_URL")]
     pub redis_url: Option<String>,
