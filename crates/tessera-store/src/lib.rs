@@ -8,6 +8,8 @@
 
 pub mod contract;
 pub mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
 use std::sync::Arc;
 
