@@ -2,11 +2,14 @@
 //!
 //! - `memory`: [`tessera_core::memory::MemoryStore`], nothing persists.
 //! - `sqlite://PATH`: [`sqlite::SqliteStore`], the embedded default.
+//! - `postgres://...` or `postgresql://...`: [`postgres::PostgresStore`], one
+//!   database shared by several nodes.
 //!
 //! Every backend passes the same [`contract`] suite.
 #![deny(missing_docs)]
 
 pub mod contract;
+pub mod postgres;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod testing;
@@ -20,7 +23,7 @@ use tessera_core::store::Stores;
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The URL names no backend this build supports.
-    #[error("unsupported store {0:?}: expected `memory` or `sqlite://PATH`")]
+    #[error("unsupported store {0:?}: expected `memory`, `sqlite://PATH` or `postgres://...`")]
     Unsupported(String),
     /// The backend could not be opened or migrated.
     #[error("cannot open store: {0}")]
@@ -38,6 +41,10 @@ pub async fn open(url: &str) -> Result<Stores, OpenError> {
     }
     if url.starts_with("sqlite:") {
         let store = Arc::new(sqlite::SqliteStore::open(url).await?);
+        return Ok(Stores::single(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = Arc::new(postgres::PostgresStore::open(url).await?);
         return Ok(Stores::single(store));
     }
     Err(OpenError::Unsupported(url.to_owned()))
