@@ -2,6 +2,8 @@
 //!
 //! - `memory`: [`tessera_core::memory::MemoryStore`], nothing persists.
 //! - `sqlite://PATH`: [`sqlite::SqliteStore`], the embedded default.
+//! - `postgres://...` or `postgresql://...`: [`postgres::PostgresStore`], one
+//!   database shared by several nodes.
 //! - with Redis ([`with_redis`]): sessions, login counters and the change
 //!   feed in [`redis::RedisStore`], the rest in the SQL store.
 //!
@@ -9,8 +11,11 @@
 #![deny(missing_docs)]
 
 pub mod contract;
+pub mod postgres;
 pub mod redis;
 pub mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -21,7 +26,7 @@ use tessera_core::store::Stores;
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The URL names no backend this build supports.
-    #[error("unsupported store {0:?}: expected `memory` or `sqlite://PATH`")]
+    #[error("unsupported store {0:?}: expected `memory`, `sqlite://PATH` or `postgres://...`")]
     Unsupported(String),
     /// The backend could not be opened or migrated.
     #[error("cannot open store: {0}")]
@@ -42,6 +47,10 @@ pub async fn open(url: &str) -> Result<Stores, OpenError> {
     }
     if url.starts_with("sqlite:") {
         let store = Arc::new(sqlite::SqliteStore::open(url).await?);
+        return Ok(Stores::single(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = Arc::new(postgres::PostgresStore::open(url).await?);
         return Ok(Stores::single(store));
     }
     Err(OpenError::Unsupported(url.to_owned()))

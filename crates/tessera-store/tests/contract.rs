@@ -53,3 +53,14 @@ mod redis {
 
     tessera_store::store_contract_suite!(fresh());
 }
+
+mod postgres {
+    /// A fresh database per test, on the server named by
+    /// `TESSERA_TEST_POSTGRES_URL` (see `tessera_store::testing`).
+    async fn fresh() -> tessera_core::store::Stores {
+        let url = tessera_store::testing::fresh_postgres_url().await;
+        tessera_store::open(&url).await.unwrap()
+    }
+
+    tessera_store::store_contract_suite!(fresh());
+}
