@@ -36,6 +36,8 @@ PG_URL="${PG_ADMIN%/*}/$DB"
 NODE_PIDS=()
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+P1="$(free_port)"; P2="$(free_port)"; P3="$(free_port)"; PN="$(free_port)"
+NODES="http://127.0.0.1:$P1,http://127.0.0.1:$P2,http://127.0.0.1:$P3"
 
 cluster_cleanup() {
   for pid in "${NODE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -47,10 +49,12 @@ cluster_cleanup() {
 }
 trap cluster_cleanup EXIT
 
-# shared_env CMD...: runs CMD with the PostgreSQL + Redis settings.
+# shared_env CMD...: runs CMD with the settings every node shares: the
+# stores, the master key, one issuer (nginx's URL) and the origins.
 shared_env() {
   TESSERA_STORE="$PG_URL" TESSERA_REDIS_URL="$REDIS_URL" TESSERA_REDIS_PREFIX="$PREFIX" \
-    TESSERA_MASTER_KEY="$MASTER" TESSERA_TRUSTED_PROXIES=127.0.0.1 "$@"
+    TESSERA_MASTER_KEY="$MASTER" TESSERA_TRUSTED_PROXIES=127.0.0.1 \
+    TESSERA_ISSUER="http://127.0.0.1:$PN" TESSERA_ALLOWED_ORIGINS="http://127.0.0.1:$PN,$NODES" "$@"
 }
 
 # start_node PORT: one shared-store node on CPU 0 with one tokio worker.
@@ -96,7 +100,6 @@ kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 # 2. One node, PostgreSQL + Redis.
 printf '%s' "$PW" | shared_env "$BIN" user add bench --password-stdin >/dev/null
 printf '%s' "propagation-benchmark-password" | shared_env "$BIN" user add prop --password-stdin >/dev/null
-P1="$(free_port)"; P2="$(free_port)"; P3="$(free_port)"; PN="$(free_port)"
 start_node "$P1"
 measure pg_redis_1_node "http://127.0.0.1:$P1"
 
@@ -129,7 +132,7 @@ measure pg_redis_3_nodes_nginx "http://127.0.0.1:$PN"
 
 # 4. Revocation propagation: made on node 1, watched on nodes 2 and 3.
 PROPAGATION="$(target/release/examples/propagation --rounds "$ROUNDS" \
-  --nodes "http://127.0.0.1:$P1,http://127.0.0.1:$P2,http://127.0.0.1:$P3" \
+  --nodes "$NODES" \
   --out bench/results/propagation)"
 
 python3 - "$DURATION" "$CONNECTIONS" "${ROWS[@]}" <<'PY'
