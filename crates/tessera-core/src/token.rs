@@ -332,6 +332,12 @@ impl Tessera {
         self.tokens.revocations_current.load(Acquire) && self.tokens.feed_current.load(Acquire)
     }
 
+    /// Whether this process's revocation state is known complete now (for
+    /// metrics and readiness).
+    pub fn revocations_trusted_now(&self) -> bool {
+        self.revocations_trusted()
+    }
+
     /// Records whether the revocation poll reached the store.
     pub(crate) fn set_revocations_current(&self, current: bool) {
         self.tokens.revocations_current.store(current, std::sync::atomic::Ordering::Release);

@@ -55,6 +55,7 @@ pub struct AppState {
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
+    routes::metrics::install();
     let static_header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };

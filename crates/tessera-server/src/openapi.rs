@@ -42,6 +42,7 @@ development they lose their `__Host-`/`__Secure-` prefix.";
     paths(
         routes::health::healthz,
         routes::health::readyz,
+        routes::metrics::render,
         routes::openapi::document,
         routes::discovery::jwks,
         routes::discovery::metadata,

@@ -32,6 +32,27 @@ async fn readyz_get_store_up_200() {
 }
 
 #[tokio::test]
+async fn metrics_prometheus_text_counts_routes_by_template_never_raw_paths() {
+    let s = TestServer::start().await;
+    s.req(Method::GET, "/healthz").send().await.unwrap();
+    let id = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+    s.req(Method::DELETE, &format!("/v1/sessions/{id}")).send().await.unwrap();
+    let res = s.req(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains(r#"tessera_http_requests_total{route="/healthz",status="200"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="/v1/sessions/{id}",status="401""#), "{text}");
+    assert!(text.contains("tessera_http_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("tessera_revocations_trusted 1"), "{text}");
+    assert!(!text.contains(id), "ids never become labels");
+}
+
+#[tokio::test]
 async fn unknown_path_404_not_found_shape() {
     let s = TestServer::start().await;
     for path in ["/nope", "/v1/session/nope", "/v1/users/", "/HEALTHZ", "/v1/../etc/passwd"] {

@@ -22,6 +22,7 @@ const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openapi.golden.
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/.well-known/oauth-authorization-server"),

@@ -5,6 +5,7 @@ pub(crate) mod devices;
 pub(crate) mod discovery;
 pub(crate) mod health;
 pub(crate) mod hybrid;
+pub(crate) mod metrics;
 pub(crate) mod oauth;
 pub(crate) mod openapi;
 pub(crate) mod password;
@@ -53,6 +54,9 @@ pub fn router() -> Router<AppState> {
         .merge(admin::routes())
         .merge(verify::routes())
         .merge(devices::routes())
+        .merge(metrics::routes())
+        // Route layer: runs after routing, so it sees the route template.
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
 }
