@@ -1,4 +1,5 @@
-//! Fresh PostgreSQL databases for tests, this crate's and other crates'.
+//! Fresh PostgreSQL databases and private Redis servers for tests, this
+//! crate's and other crates'.
 //!
 //! Not part of the store API (hidden from the docs). Each call creates an
 //! empty database (about 8 MB on disk); nothing can drop it when the test
@@ -149,5 +150,64 @@ mod tests {
         assert_eq!(created_at("tessera_test_abc_00ff"), None);
         assert_eq!(created_at("tessera_test_1790000000_xyz"), None);
         assert_eq!(created_at("tessera_prod"), None);
+    }
+}
+
+/// A `redis-server` of a test's own, on a free port, keeping nothing on
+/// disk; killed and restarted on the same port to simulate an outage.
+/// Killed when dropped.
+#[derive(Debug)]
+pub struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    /// Starts one. Panics, naming the package, if `redis-server` is missing.
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("its address").port();
+        drop(listener);
+        let mut r = Self { port, child: None };
+        r.restart();
+        r
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server again on the same port (after [`kill`](Self::kill)),
+    /// empty, and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (Debian package redis-server)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("private redis-server did not start on port {}", self.port);
+    }
+
+    /// Kills the server (SIGKILL: an outage, not a shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -3,7 +3,6 @@
 //! `redis-server` process this test starts, kills and restarts for outages.
 #![allow(clippy::unwrap_used, reason = "tests: a panic is how a test reports failure")]
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration as StdDuration;
 
 use tessera_core::change::{Change, FeedEvent};
@@ -55,58 +54,9 @@ async fn feed_delivers_changes_published_by_another_connection() {
     assert_eq!(next_event(&mut rx).await, FeedEvent::Change(change), "another prefix is not heard");
 }
 
-/// A `redis-server` of this test's own, on a free port, keeping nothing on disk.
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut r = Self { port, child: None };
-        r.restart();
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (Debian package redis-server)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(StdDuration::from_millis(50));
-        }
-        panic!("private redis-server did not start on port {}", self.port);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_fails_closed_fast_and_recovers_without_old_sessions() {
-    let mut server = PrivateRedis::start();
+    let mut server = tessera_store::testing::PrivateRedis::start();
     let store = RedisStore::connect(&settings(&server.url(), "tessera")).await.unwrap();
     let mut rx = tessera_core::change::ChangeFeed::subscribe(&store).unwrap();
     assert_eq!(next_event(&mut rx).await, FeedEvent::Connected);

@@ -859,55 +859,6 @@ async fn node_killed_under_load_costs_at_most_the_requests_in_flight() {
     }
 }
 
-/// A `redis-server` of this test's own, on a free port, keeping nothing on
-/// disk; killed and restarted on the same port to simulate an outage.
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let mut r = Self { port: free_port(), child: None };
-        r.restart();
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (Debian package redis-server)");
-        self.child = Some(child);
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("private redis-server did not start on port {}", self.port);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// `/v1/verify` (or `path`) at `node` with `cred`, expected to be the
 /// contract's 503.
 async fn unavailable_at(node: &Node, path: &str, cred: Option<&Cred>) -> Result<(), String> {
@@ -939,7 +890,7 @@ async fn redis_outage_fails_closed_on_every_node_and_recovers() {
     if redis_server_available().is_none() {
         return;
     }
-    let mut redis = PrivateRedis::start();
+    let mut redis = tessera_store::testing::PrivateRedis::start();
     let url = redis.url();
     let c = Cluster::start(&url, [url.as_str(); 3], Some(&nginx)).await;
     let front = c.nginx().url("");
