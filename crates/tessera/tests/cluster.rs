@@ -1162,3 +1162,65 @@ async fn revocation_made_while_a_node_was_cut_from_redis_is_honoured_after_it_re
     assert_eq!(verify(&cut.url(""), &doomed_token).await, 401, "C after reconnecting: token");
     assert_eq!(whoami(&cut.url(""), &doomed_cookie).await, 401, "C after reconnecting: cookie");
 }
+
+/// A node's link to PostgreSQL is cut (the database keeps running for
+/// everyone else): the node fails closed with the contract's 503 on
+/// readiness, logins, session checks and bearer checks, never a 200 or a
+/// 5xx other than 503; when the link comes back it serves again by itself,
+/// and the credentials from before still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_link_cut_fails_closed_and_recovers_by_itself() {
+    let Some(redis) = machine_redis() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = cluster_store_url(dir.path()).await;
+    // postgres://user@host:port/db → the same through a link the test can cut.
+    let (scheme_user, rest) = store.split_once('@').unwrap();
+    let (target, db) = rest.split_once('/').unwrap();
+    let link = CutLink::start(target.to_owned());
+    let shared = Shared {
+        store: format!("{scheme_user}@127.0.0.1:{}/{db}", link.port),
+        redis: redis.clone(),
+        prefix: format!("cluster-{}", random_hex(8)),
+        master_key: random_hex(32),
+        issuer: "http://127.0.0.1:1".to_owned(),
+    };
+    let _keys = RedisKeys { url: redis.clone(), prefix: shared.prefix.clone() };
+    let node = Node::start("P", &shared, dir.path(), &redis);
+    let mut add = shared.command(dir.path(), &redis, &["user", "add", "alice", "--password-stdin"]);
+    let mut child = add.stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "user add");
+    let base = node.url("");
+    let bearer = Cred::Bearer(token_login(&base, "alice").await);
+    let cookie = Cred::Cookie(session_login(&base, "alice").await.0);
+    accepted_everywhere(&[&node], &bearer, "before the cut").await;
+    accepted_everywhere(&[&node], &cookie, "before the cut").await;
+
+    link.cut();
+    eventually("the node fails closed once cut from PostgreSQL", REDIS_DEADLINE, || async {
+        unavailable_at(&node, "/readyz", None).await?;
+        unavailable_at(&node, "/v1/verify", Some(&bearer)).await?;
+        unavailable_at(&node, "/v1/verify", Some(&cookie)).await
+    })
+    .await;
+    let login = http()
+        .post(node.url("/v1/session/login"))
+        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 503, "a login without the user store");
+
+    link.restore();
+    let back = eventually("the node serves again", REDIS_DEADLINE, || async {
+        match (verify(&base, &bearer).await, whoami(&base, &cookie).await) {
+            (200, 200) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    eprintln!("serving {back:?} after the PostgreSQL link came back");
+    let res = http().get(node.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "ready again");
+    token_login(&base, "alice").await;
+}
