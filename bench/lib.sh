@@ -12,8 +12,9 @@ PW="bench password 123"
 CREDS="{\"username\":\"bench\",\"password\":\"$PW\"}"
 export TESSERA_STORE="sqlite://$WORK/bench.db" TESSERA_LISTEN="127.0.0.1:$PORT" TESSERA_INSECURE_COOKIES=1
 
+SERVER_PIDS=()   # servers started by start_tessera, stopped at exit too
 cleanup() {
-  for pid in ${PID:-} ${FLOOD:-}; do kill "$pid" 2>/dev/null || true; done
+  for pid in ${PID:-} ${FLOOD:-} "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -30,6 +31,28 @@ start_server() {
   PID=$!
   for _ in $(seq 100); do curl -sf "$BASE/healthz" >/dev/null && return; sleep 0.1; done
   echo "bench: the server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_tessera PORT LOG [NAME=VALUE...]: one more `tessera serve` on
+# 127.0.0.1:PORT, pinned to CPU 0 with one tokio worker, with NAME=VALUE on top
+# of the exported settings; waits for /readyz. Sets SERVER_PID (stopped at exit).
+# Not in $(...): SERVER_PIDS must be filled in this shell for cleanup.
+start_tessera() {
+  local port="$1" log="$2"; shift 2
+  env "$@" TESSERA_LISTEN="127.0.0.1:$port" TOKIO_WORKER_THREADS=1 RUST_LOG=warn \
+    taskset -c 0 "$BIN" serve 2>"$log" &
+  SERVER_PID=$!
+  SERVER_PIDS+=("$SERVER_PID")
+  for _ in $(seq 150); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return; sleep 0.1; done
+  echo "bench: the server on port $port did not become ready" >&2; cat "$log" >&2; exit 1
+}
+# stop_tessera PID: stops one server started by start_tessera and waits for it.
+stop_tessera() {
+  local i
+  kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true
+  for i in "${!SERVER_PIDS[@]}"; do [ "${SERVER_PIDS[$i]}" != "$1" ] || unset 'SERVER_PIDS[i]'; done
 }
 
 cookie_value() { sed -n "s/^set-cookie: $1=\([^;]*\).*/\1/ip" | head -1; }
