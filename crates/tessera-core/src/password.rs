@@ -2,13 +2,9 @@
 //!
 //! Passwords are checked exactly as given: no truncation, no trimming, no case
 //! folding or Unicode normalisation. Hashing is deliberately slow, so it runs
-//! on a pool of its own threads behind a semaphore ([`HashPool`]): a login
-//! flood queues there and never occupies the async workers that serve
-//! `/v1/verify` and session checks. The hashing threads also run at the
-//! lowest CPU priority (`SCHED_BATCH`, nice 19): when the cores are busy,
-//! the scheduler gives them to request handling first, so a flood of logins
-//! (cheap for an attacker, 15 ms of CPU each for us) cannot raise the
-//! latency of the checks every protected request makes (latency isolation).
+//! on tokio's blocking threads behind a semaphore ([`HashPool`]): a login flood
+//! queues there and never occupies the async workers that serve `/v1/verify`
+//! and session checks (latency isolation).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -153,67 +149,18 @@ impl PasswordHasher for Argon2idHasher {
     }
 }
 
-/// A unit of hashing work for the pool's threads.
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Runs a [`PasswordHasher`] on `size` dedicated low-priority threads, at
-/// most `size` jobs at a time, so hashing never runs on (or starves) the
-/// async workers. The threads end when the pool is dropped.
+/// Runs a [`PasswordHasher`] on tokio's blocking threads, at most `permits`
+/// at a time, so hashing never runs on (or starves) the async workers.
+#[derive(Debug)]
 pub struct HashPool {
     hasher: Arc<dyn PasswordHasher>,
     permits: Arc<Semaphore>,
-    jobs: std::sync::mpsc::Sender<Job>,
-}
-
-impl fmt::Debug for HashPool {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HashPool").field("hasher", &self.hasher).finish_non_exhaustive()
-    }
-}
-
-/// Lowers the calling thread to the lowest normal priority. Best effort: a
-/// platform or sandbox that refuses leaves the thread as it was.
-fn lower_priority() {
-    use thread_priority::{
-        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
-        set_thread_priority_and_policy, thread_native_id,
-    };
-    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
-    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
-    {
-        tracing::debug!(error = ?e, "hashing thread keeps its priority");
-    }
 }
 
 impl HashPool {
-    /// A pool of `size` hashing threads (at least one).
+    /// A pool of `size` concurrent hashes (at least one).
     pub fn new(hasher: Arc<dyn PasswordHasher>, size: usize) -> Self {
-        let size = size.max(1);
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let queue = Arc::new(std::sync::Mutex::new(queue));
-        for i in 0..size {
-            let queue = Arc::clone(&queue);
-            let spawned =
-                std::thread::Builder::new().name(format!("tessera-hash-{i}")).spawn(move || {
-                    lower_priority();
-                    loop {
-                        // The lock is held only while waiting for a job.
-                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        match next {
-                            // A panicking hasher fails its request (its
-                            // result sender drops), not the thread.
-                            Ok(job) => {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                            }
-                            Err(_) => return, // the pool was dropped
-                        }
-                    }
-                });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a hashing thread");
-            }
-        }
-        Self { hasher, permits: Arc::new(Semaphore::new(size)), jobs }
+        Self { hasher, permits: Arc::new(Semaphore::new(size.max(1))) }
     }
 
     /// Hashes `password` with a fresh salt from `entropy`.
@@ -234,13 +181,13 @@ impl HashPool {
             .acquire_owned()
             .await
             .map_err(|_| Error::Internal("hash pool closed".to_owned()))?;
-        let (done, result) = tokio::sync::oneshot::channel();
-        let work: Job = Box::new(move || {
-            let _ = done.send(job());
+        tokio::task::spawn_blocking(move || {
+            let out = job();
             drop(permit);
-        });
-        self.jobs.send(work).map_err(|_| Error::Internal("hash pool stopped".to_owned()))?;
-        result.await.map_err(|_| Error::Internal("hash job failed".to_owned()))
+            out
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("hash task failed: {e}")))
     }
 }
 
@@ -322,32 +269,5 @@ mod tests {
         let pool = HashPool::new(Arc::new(cheap()), 2);
         let h = pool.hash("hunter2hunter2".into(), &OsEntropy).await.unwrap();
         assert_eq!(pool.verify("hunter2hunter2".into(), h).await.unwrap(), PasswordCheck::Match);
-    }
-
-    /// Reports the thread it runs on: its name and nice value.
-    #[derive(Debug)]
-    struct WhereAmI;
-
-    impl PasswordHasher for WhereAmI {
-        fn hash(&self, _: &str, _: &[u8; 16]) -> Result<PasswordHash> {
-            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-            // Field 19 (nice) counts from the first field after the ")" of the name.
-            let nice = stat.rsplit_once(") ").unwrap().1.split(' ').nth(16).unwrap().to_owned();
-            let name = std::thread::current().name().unwrap_or("").to_owned();
-            Ok(PasswordHash::from_phc(format!("{name} {nice}")))
-        }
-        fn verify(&self, _: &str, _: &PasswordHash) -> PasswordCheck {
-            panic!("a hasher bug")
-        }
-    }
-
-    #[tokio::test]
-    async fn hash_pool_runs_on_its_own_lowest_priority_threads_and_survives_panics() {
-        let pool = HashPool::new(Arc::new(WhereAmI), 1);
-        let seen = pool.hash(String::new(), &OsEntropy).await.unwrap();
-        assert_eq!(seen.as_phc(), "tessera-hash-0 19", "off the async workers, at nice 19");
-        let panicked = pool.verify(String::new(), seen).await;
-        assert!(matches!(panicked, Err(Error::Internal(_))), "a panic fails the request");
-        assert!(pool.hash(String::new(), &OsEntropy).await.is_ok(), "the pool still works");
     }
 }
