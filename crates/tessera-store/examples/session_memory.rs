@@ -25,9 +25,14 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
-/// Inserts `n` sessions spread over `n / 4` users (a few devices each).
-async fn fill(sessions: &Arc<dyn SessionStore>, n: usize) {
+/// Inserts `n` sessions spread over `n / 4` users (a few devices each); the
+/// users go to `stores.users` (SQLite checks the foreign key).
+async fn fill(stores: &Stores, n: usize) {
     let users: Vec<_> = (0..(n / 4).max(1)).map(|i| user(&format!("u{i}"))).collect();
+    for u in &users {
+        stores.users.insert_user(u).await.unwrap();
+    }
+    let sessions: &Arc<dyn SessionStore> = &stores.sessions;
     let mut batch = Vec::new();
     for i in 0..n {
         let s = session(&users[i % users.len()], T0);
@@ -48,7 +53,7 @@ async fn memory_store() -> f64 {
     let n = 1_000_000;
     let stores = tessera_store::open("memory").await.unwrap();
     let before = rss_bytes();
-    fill(&stores.sessions, n).await;
+    fill(&stores, n).await;
     (rss_bytes() - before) as f64 / n as f64
 }
 
@@ -57,7 +62,7 @@ async fn sqlite(n: usize) -> f64 {
     let path = dir.path().join("sessions.db");
     let stores = tessera_store::open(&format!("sqlite://{}", path.display())).await.unwrap();
     let empty = std::fs::metadata(&path).unwrap().len();
-    fill(&stores.sessions, n).await;
+    fill(&stores, n).await;
     drop(stores);
     // Closing the pool checkpoints the WAL into the main file.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -86,7 +91,7 @@ async fn redis(n: usize) -> (f64, u64) {
     let memory = tessera_store::open("memory").await.unwrap();
     let stores: Stores = tessera_store::with_redis(memory, &settings).await.unwrap();
     let before = redis_used_memory(&url).await;
-    fill(&stores.sessions, n).await;
+    fill(&stores, n).await;
     let per_session = (redis_used_memory(&url).await - before) as f64 / n as f64;
     // One more session, on its own user, and its own keys' MEMORY USAGE.
     let u = user("single");
