@@ -49,17 +49,19 @@ cluster_cleanup() {
 }
 trap cluster_cleanup EXIT
 
-# shared_env CMD...: runs CMD with the settings every node shares: the
-# stores, the master key, one issuer (nginx's URL) and the origins.
-shared_env() {
-  TESSERA_STORE="$PG_URL" TESSERA_REDIS_URL="$REDIS_URL" TESSERA_REDIS_PREFIX="$PREFIX" \
-    TESSERA_MASTER_KEY="$MASTER" TESSERA_TRUSTED_PROXIES=127.0.0.1 \
-    TESSERA_ISSUER="http://127.0.0.1:$PN" TESSERA_ALLOWED_ORIGINS="http://127.0.0.1:$PN,$NODES" "$@"
-}
+# The settings every node shares: the stores, the master key, one issuer
+# (nginx's URL) and the origins.
+SHARED_ENV=(TESSERA_STORE="$PG_URL" TESSERA_REDIS_URL="$REDIS_URL" TESSERA_REDIS_PREFIX="$PREFIX"
+  TESSERA_MASTER_KEY="$MASTER" TESSERA_TRUSTED_PROXIES=127.0.0.1
+  TESSERA_ISSUER="http://127.0.0.1:$PN" TESSERA_ALLOWED_ORIGINS="http://127.0.0.1:$PN,$NODES")
+# shared_env CMD...: runs CMD with those settings.
+shared_env() { env "${SHARED_ENV[@]}" "$@"; }
 
 # start_node PORT: one shared-store node on CPU 0 with one tokio worker.
+# A plain external command in the background (no function, no subshell), so
+# that $! is the server's own PID and the cleanup really stops it.
 start_node() {
-  shared_env env TESSERA_LISTEN="127.0.0.1:$1" TOKIO_WORKER_THREADS=1 RUST_LOG=warn \
+  env "${SHARED_ENV[@]}" TESSERA_LISTEN="127.0.0.1:$1" TOKIO_WORKER_THREADS=1 RUST_LOG=warn \
     taskset -c 0 "$BIN" serve 2>"$WORK/node-$1.log" &
   NODE_PIDS+=($!)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return; sleep 0.1; done
