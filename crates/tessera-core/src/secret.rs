@@ -80,6 +80,19 @@ impl SecretHash {
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// Reads [`to_hex`](Self::to_hex)'s form (either case); `None` for
+    /// anything else.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(Self(out))
+    }
 }
 
 impl fmt::Debug for SecretHash {
@@ -93,6 +106,16 @@ mod tests {
     use super::*;
     use crate::OsEntropy;
     use std::collections::HashSet;
+
+    #[test]
+    fn secret_hash_hex_roundtrips_and_rejects_garbage() {
+        let h = SecretHash([0xab; 32]);
+        assert_eq!(SecretHash::from_hex(&h.to_hex()), Some(h));
+        assert_eq!(SecretHash::from_hex(&h.to_hex().to_uppercase()), Some(h));
+        for bad in ["", "ab", &"zz".repeat(32), &"é".repeat(32), &"ab".repeat(33)] {
+            assert_eq!(SecretHash::from_hex(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn secret_generate_is_256_bits_base64url() {

@@ -327,15 +327,10 @@ impl Tessera {
 
     /// Whether this process's revocation state is known complete: the last
     /// poll reached the store and the change feed, if any, is caught up.
-    pub(crate) fn revocations_trusted(&self) -> bool {
+    /// While it is not, bearer checks fail closed and readiness is 503.
+    pub fn revocations_trusted(&self) -> bool {
         use std::sync::atomic::Ordering::Acquire;
         self.tokens.revocations_current.load(Acquire) && self.tokens.feed_current.load(Acquire)
-    }
-
-    /// Whether this process's revocation state is known complete now (for
-    /// metrics and readiness).
-    pub fn revocations_trusted_now(&self) -> bool {
-        self.revocations_trusted()
     }
 
     /// Records whether the revocation poll reached the store.

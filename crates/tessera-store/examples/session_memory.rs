@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use tessera_core::store::{SessionStore, Stores};
-use tessera_core::{Duration, OsEntropy, Timestamp};
+use tessera_core::{Duration, Timestamp};
 use tessera_store::contract::{session, user};
 use tessera_store::redis::RedisSettings;
 
@@ -78,10 +78,8 @@ async fn redis_used_memory(url: &str) -> u64 {
 }
 
 async fn redis(n: usize) -> (f64, u64) {
-    let url = std::env::var("TESSERA_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let hex = tessera_core::secret::Secret::generate(&OsEntropy).hash().to_hex();
-    let prefix = format!("memory-{}", &hex[..12]);
+    let url = tessera_store::testing::redis_url();
+    let prefix = tessera_store::testing::fresh_redis_prefix("memory");
     let settings = RedisSettings {
         url: url.clone(),
         prefix: prefix.clone(),

@@ -211,3 +211,18 @@ impl Drop for PrivateRedis {
         self.kill();
     }
 }
+
+/// The environment variable naming the Redis tests use.
+pub const REDIS_URL_VAR: &str = "TESSERA_TEST_REDIS_URL";
+
+/// The Redis URL tests use: [`REDIS_URL_VAR`], else the local server.
+pub fn redis_url() -> String {
+    std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A key prefix no other test or run uses: `LABEL-<16 random hex>`. Redis is
+/// shared, so each test works under its own prefix and never flushes.
+pub fn fresh_redis_prefix(label: &str) -> String {
+    let hex = tessera_core::secret::Secret::generate(&OsEntropy).hash().to_hex();
+    format!("{label}-{}", &hex[..16])
+}

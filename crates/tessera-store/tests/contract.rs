@@ -25,22 +25,12 @@ mod redis {
     use tessera_store::redis::RedisSettings;
 
     pub fn settings() -> RedisSettings {
-        let url = std::env::var("TESSERA_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-        let prefix = format!("tessera-test-{}", uuid_like());
         RedisSettings {
-            url,
-            prefix,
+            url: tessera_store::testing::redis_url(),
+            prefix: tessera_store::testing::fresh_redis_prefix("tessera-test"),
             idle_ttl: Duration::seconds(1800),
             absolute_ttl: Duration::seconds(43_200),
         }
-    }
-
-    fn uuid_like() -> String {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap_or_default().as_nanos();
-        format!("{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
     }
 
     async fn fresh() -> tessera_core::store::Stores {

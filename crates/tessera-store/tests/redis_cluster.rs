@@ -98,15 +98,15 @@ fn settings(prefix: &str) -> RedisSettings {
     }
 }
 
-fn fresh_prefix() -> String {
-    let hex = tessera_core::secret::Secret::generate(&tessera_core::OsEntropy).hash().to_hex();
-    format!("cluster-{}", &hex[..16])
-}
-
 mod contract {
     async fn fresh() -> tessera_core::store::Stores {
         let memory = tessera_store::open("memory").await.unwrap();
-        tessera_store::with_redis(memory, &super::settings(&super::fresh_prefix())).await.unwrap()
+        tessera_store::with_redis(
+            memory,
+            &super::settings(&tessera_store::testing::fresh_redis_prefix("cluster")),
+        )
+        .await
+        .unwrap()
     }
 
     tessera_store::store_contract_suite!(fresh());
@@ -114,7 +114,7 @@ mod contract {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_feed_reaches_subscribers_across_nodes() {
-    let prefix = fresh_prefix();
+    let prefix = tessera_store::testing::fresh_redis_prefix("cluster");
     let listener = RedisStore::connect(&settings(&prefix)).await.unwrap();
     let publisher = RedisStore::connect(&settings(&prefix)).await.unwrap();
     let mut rx = listener.subscribe().unwrap();

@@ -5,9 +5,9 @@
 
 use std::time::Duration as StdDuration;
 
+use tessera_core::Duration;
 use tessera_core::change::{Change, FeedEvent};
 use tessera_core::store::{Backend, SessionStore, StoreError};
-use tessera_core::{Duration, OsEntropy};
 use tessera_store::contract::{session, user};
 use tessera_store::redis::{RedisSettings, RedisStore};
 use tokio::sync::mpsc::Receiver;
@@ -21,15 +21,6 @@ fn settings(url: &str, prefix: &str) -> RedisSettings {
     }
 }
 
-fn machine_redis() -> String {
-    std::env::var("TESSERA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn unique_prefix() -> String {
-    let hex = tessera_core::secret::Secret::generate(&OsEntropy).hash().to_hex();
-    format!("tessera-feed-{}", &hex[..16])
-}
-
 async fn next_event(rx: &mut Receiver<FeedEvent>) -> FeedEvent {
     tokio::time::timeout(StdDuration::from_secs(10), rx.recv())
         .await
@@ -39,10 +30,19 @@ async fn next_event(rx: &mut Receiver<FeedEvent>) -> FeedEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feed_delivers_changes_published_by_another_connection() {
-    let prefix = unique_prefix();
-    let a = RedisStore::connect(&settings(&machine_redis(), &prefix)).await.unwrap();
-    let b = RedisStore::connect(&settings(&machine_redis(), &prefix)).await.unwrap();
-    let other = RedisStore::connect(&settings(&machine_redis(), &unique_prefix())).await.unwrap();
+    let prefix = tessera_store::testing::fresh_redis_prefix("tessera-feed");
+    let a = RedisStore::connect(&settings(&tessera_store::testing::redis_url(), &prefix))
+        .await
+        .unwrap();
+    let b = RedisStore::connect(&settings(&tessera_store::testing::redis_url(), &prefix))
+        .await
+        .unwrap();
+    let other = RedisStore::connect(&settings(
+        &tessera_store::testing::redis_url(),
+        &tessera_store::testing::fresh_redis_prefix("tessera-feed"),
+    ))
+    .await
+    .unwrap();
     let mut rx = tessera_core::change::ChangeFeed::subscribe(&a).unwrap();
     assert_eq!(next_event(&mut rx).await, FeedEvent::Connected);
     let change = Change::TokenRevoked {

@@ -79,7 +79,7 @@ pub fn install() {
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String))
 )]
 pub(crate) async fn render(State(state): State<AppState>) -> Response {
-    let trusted = if state.tessera.revocations_trusted_now() { 1.0 } else { 0.0 };
+    let trusted = if state.tessera.revocations_trusted() { 1.0 } else { 0.0 };
     metrics::gauge!("tessera_revocations_trusted").set(trusted);
     let body = handle().render();
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
