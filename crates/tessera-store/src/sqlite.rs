@@ -4,6 +4,12 @@
 //! readers never block the writer, and the CLI can work on the same file while
 //! a server runs (writers wait on `busy_timeout` instead of failing). Every
 //! trait method is one statement or one transaction, so each is atomic.
+//!
+//! Reads share a pool of connections; every write goes through one dedicated
+//! writer connection, so this process's writes queue in order instead of
+//! meeting SQLite's lock. (SQLite admits one writer at a time anyway; writers
+//! on separate connections wait for each other in `busy_timeout`'s sleeps of up
+//! to 100 ms, which measured a refresh p99 of about 300 ms.)
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -36,7 +42,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// Users and sessions in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads.
     pool: SqlitePool,
+    /// Writes: one connection (see the module documentation).
+    writer: SqlitePool,
     health: Arc<Health>,
 }
 
@@ -76,18 +85,23 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let health = Arc::new(Health { epoch: Instant::now(), last_failure_ms: AtomicU64::new(0) });
-        let check = Arc::clone(&health);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+        let writer = Self::pool_options(&health, 1).connect_with(options.clone()).await?;
+        MIGRATOR.run(&writer).await?;
+        let pool = Self::pool_options(&health, 8).connect_with(options).await?;
+        Ok(Self { pool, writer, health })
+    }
+
+    /// Pool settings of `connections` connections that are replaced, rather
+    /// than reused, when they predate the last failure (see [`Health`]).
+    fn pool_options(health: &Arc<Health>, connections: u32) -> SqlitePoolOptions {
+        let check = Arc::clone(health);
+        SqlitePoolOptions::new()
+            .max_connections(connections)
             .acquire_timeout(Duration::from_secs(5))
             .before_acquire(move |_, meta| {
                 let keep = !check.predates_failure(meta.age);
                 Box::pin(async move { Ok(keep) })
             })
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, health })
     }
 
     /// Maps a failed query, remembering when it happened (see [`Health`]).
@@ -102,11 +116,12 @@ impl SqliteStore {
 
     /// Runs a write; returns how many rows it changed.
     async fn changed(&self, q: SqliteQuery<'_>) -> Result<u64, StoreError> {
-        Ok(q.execute(&self.pool).await.map_err(|e| self.fail(e))?.rows_affected())
+        Ok(q.execute(&self.writer).await.map_err(|e| self.fail(e))?.rows_affected())
     }
 
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
@@ -197,7 +212,7 @@ impl UserStore for SqliteStore {
         .bind(&u.scope)
         .bind(u.created_at.unix())
         .bind(i64::from(u.disabled))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| self.fail(e))?;
         Ok(())
@@ -276,7 +291,7 @@ impl SessionStore for SqliteStore {
         .bind(s.last_seen_at.unix())
         .bind(s.client.user_agent.as_deref())
         .bind(s.client.ip.as_deref())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| self.fail(e))?;
         Ok(())
@@ -367,7 +382,7 @@ impl RefreshStore for SqliteStore {
         f: &RefreshFamily,
         first_token: &SecretHash,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
+        let mut tx = self.writer.begin().await.map_err(|e| self.fail(e))?;
         query(
             "INSERT INTO refresh_families (id, user_id, client_id, scope, kind, created_at, expires_at,
                  last_used_at, user_agent, ip, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -402,7 +417,7 @@ impl RefreshStore for SqliteStore {
         successor: &SecretHash,
         now: Timestamp,
     ) -> Result<Rotation, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
+        let mut tx = self.writer.begin().await.map_err(|e| self.fail(e))?;
         // The conditional UPDATE is the linearisation point: of concurrent
         // rotations of one token, exactly one sees `consumed_at IS NULL`. It
         // is also the transaction's first statement, so it takes the write
@@ -478,7 +493,7 @@ impl RefreshStore for SqliteStore {
         .bind(at.unix())
         .bind(user.to_string())
         .bind(keep.map(ToString::to_string))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await
         .map_err(|e| self.fail(e))?;
         rows.iter()
@@ -626,7 +641,7 @@ impl KeyStore for SqliteStore {
         current: &StoredKey,
         next: &StoredKey,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
+        let mut tx = self.writer.begin().await.map_err(|e| self.fail(e))?;
         // Taking the write lock first (a no-op write) makes the emptiness
         // check and the inserts one serialised step across processes.
         query("UPDATE revision SET value = value WHERE id = 1")
@@ -651,7 +666,7 @@ impl KeyStore for SqliteStore {
         new_next: &StoredKey,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
+        let mut tx = self.writer.begin().await.map_err(|e| self.fail(e))?;
         // Compare-and-set on the current key: the first statement writes, so
         // it holds the write lock for the whole rotation.
         let retired = query(
