@@ -28,6 +28,7 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use tessera_core::Tessera;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use background::{spawn_change_follower, spawn_revocation_watcher, spawn_session_sweeper};
@@ -59,31 +60,32 @@ pub fn app(state: AppState) -> Router {
     let static_header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
-    let router = routes::router()
-        // Innermost, so that a timed-out request's 503 still gets CORS and
-        // the security headers below.
-        .layer(axum::middleware::from_fn_with_state(
-            state.config.transport.request_timeout,
-            listener::request_timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
-        .layer(origin::cors(&state.config.origins))
+    // One layer of composed services rather than one `Router::layer` per
+    // middleware: axum wraps every route anew (a boxed, cloned service) for
+    // each `layer` call, which profiled at about a tenth of `/healthz`.
+    // ServiceBuilder lists the outermost first.
+    let hsts = state.config.hsts.then(|| {
+        // HSTS only when this server itself speaks TLS (RFC 6797 §7.2: never
+        // over plain HTTP, where an attacker could forge it anyway).
+        static_header(header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains")
+    });
+    let middleware = ServiceBuilder::new()
+        .option_layer(hsts)
+        .layer(static_header(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
+        .layer(static_header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(static_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         // Responses may carry secrets (cookies, CSRF tokens, session data):
         // nothing here is cacheable unless a handler says otherwise.
         .layer(static_header(header::CACHE_CONTROL, "no-store"))
-        .layer(static_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(static_header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(static_header(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"));
-    // HSTS only when this server itself speaks TLS (RFC 6797 §7.2: never over
-    // plain HTTP, where an attacker could forge it anyway).
-    let router = if state.config.hsts {
-        router.layer(static_header(
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=63072000; includeSubDomains",
-        ))
-    } else {
-        router
-    };
+        .layer(origin::cors(&state.config.origins))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
+        // Innermost, so that a timed-out request's 503 still gets CORS and
+        // the security headers above.
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.transport.request_timeout,
+            listener::request_timeout,
+        ));
+    let router = routes::router().layer(middleware);
     router.with_state(state)
 }
 

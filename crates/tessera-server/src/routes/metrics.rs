@@ -5,7 +5,8 @@
 //! this node's revocation state is known current (`tessera_revocations_trusted`).
 //! Scrape every node's own address; the gateway examples do not expose it.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -14,6 +15,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::AppState;
@@ -51,15 +53,53 @@ fn handle() -> &'static PrometheusHandle {
 /// cardinality, and no ids in metrics.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     if let Some(route) = route {
-        let status = response.status().as_u16().to_string();
-        let elapsed = started.elapsed().as_secs_f64();
-        metrics::counter!(REQUESTS, "route" => route.clone(), "status" => status).increment(1);
-        metrics::histogram!(DURATION, "route" => route).record(elapsed);
+        record(route.as_str(), response.status().as_u16(), started.elapsed().as_secs_f64());
     }
     response
+}
+
+/// One route template's handles: its latency histogram and a counter per
+/// status seen so far.
+struct RouteHandles {
+    duration: Histogram,
+    requests: Vec<(u16, Counter)>,
+}
+
+/// Handles by route template, registered with the recorder once per route
+/// and status, so a request records without building label strings or
+/// looking its key up in the registry. Bounded: route templates and status
+/// codes are both few.
+static HANDLES: LazyLock<RwLock<HashMap<Box<str>, RouteHandles>>> = LazyLock::new(RwLock::default);
+
+fn record(route: &str, status: u16, seconds: f64) {
+    {
+        let handles = HANDLES.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(handles) = handles.get(route)
+            && let Some((_, requests)) = handles.requests.iter().find(|(s, _)| *s == status)
+        {
+            requests.increment(1);
+            handles.duration.record(seconds);
+            return;
+        }
+    }
+    let mut all = HANDLES.write().unwrap_or_else(PoisonError::into_inner);
+    let handles = all.entry(route.into()).or_insert_with(|| RouteHandles {
+        duration: metrics::histogram!(DURATION, "route" => route.to_owned()),
+        requests: Vec::new(),
+    });
+    let requests = match handles.requests.iter().position(|(s, _)| *s == status) {
+        Some(i) => &handles.requests[i].1,
+        None => {
+            let counter = metrics::counter!(REQUESTS, "route" => route.to_owned(), "status" => status.to_string());
+            handles.requests.push((status, counter));
+            &handles.requests[handles.requests.len() - 1].1
+        }
+    };
+    requests.increment(1);
+    handles.duration.record(seconds);
 }
 
 /// Installs the recorder (so the first scrape is not empty of help text).
@@ -84,4 +124,23 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
     let body = handle().render();
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_counts_each_status_of_a_route_with_its_kept_handles() {
+        install();
+        for status in [200, 200, 404, 200] {
+            record("/unit/{id}", status, 0.000_2);
+        }
+        let text = handle().render();
+        assert!(text.contains(r#"tessera_http_requests_total{route="/unit/{id}",status="200"} 3"#), "{text}");
+        assert!(text.contains(r#"tessera_http_requests_total{route="/unit/{id}",status="404"} 1"#), "{text}");
+        assert!(text.contains(r#"tessera_http_request_duration_seconds_count{route="/unit/{id}"} 4"#), "{text}");
+        let kept = HANDLES.read().unwrap();
+        assert_eq!(kept["/unit/{id}"].requests.len(), 2);
+    }
 }
