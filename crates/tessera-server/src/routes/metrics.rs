@@ -137,9 +137,18 @@ mod tests {
             record("/unit/{id}", status, 0.000_2);
         }
         let text = handle().render();
-        assert!(text.contains(r#"tessera_http_requests_total{route="/unit/{id}",status="200"} 3"#), "{text}");
-        assert!(text.contains(r#"tessera_http_requests_total{route="/unit/{id}",status="404"} 1"#), "{text}");
-        assert!(text.contains(r#"tessera_http_request_duration_seconds_count{route="/unit/{id}"} 4"#), "{text}");
+        assert!(
+            text.contains(r#"tessera_http_requests_total{route="/unit/{id}",status="200"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"tessera_http_requests_total{route="/unit/{id}",status="404"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"tessera_http_request_duration_seconds_count{route="/unit/{id}"} 4"#),
+            "{text}"
+        );
         let kept = HANDLES.read().unwrap();
         assert_eq!(kept["/unit/{id}"].requests.len(), 2);
     }
