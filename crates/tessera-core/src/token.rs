@@ -48,6 +48,10 @@ pub struct TokenPolicy {
     pub algorithm: Algorithm,
     /// How long a key signs before the next one takes over.
     pub rotation_interval: Duration,
+    /// How many verified tokens a node remembers, so that a token presented
+    /// again skips its signature check (revocation is still checked every
+    /// time); 0 checks every presentation in full.
+    pub verified_cache_capacity: u64,
 }
 
 impl Default for TokenPolicy {
@@ -59,6 +63,7 @@ impl Default for TokenPolicy {
             leeway: Duration::seconds(30),
             algorithm: Algorithm::EdDSA,
             rotation_interval: Duration::seconds(30 * 86_400),
+            verified_cache_capacity: 100_000,
         }
     }
 }
@@ -145,9 +150,6 @@ pub enum Introspection {
     Inactive,
 }
 
-/// Largest number of verified tokens remembered.
-const VERIFIED_TOKEN_CAPACITY: u64 = 100_000;
-
 /// The in-memory token state: the key ring, the revocation index, and the
 /// verified-token cache.
 #[derive(Debug)]
@@ -180,13 +182,13 @@ impl TokenState {
         self.verified.invalidate_all();
     }
 
-    fn new(ring: KeyRing, access_ttl: Duration) -> Self {
-        let ttl = std::time::Duration::from_secs(access_ttl.as_secs().max(1).unsigned_abs());
+    fn new(ring: KeyRing, policy: &TokenPolicy) -> Self {
+        let ttl = std::time::Duration::from_secs(policy.access_ttl.as_secs().max(1).unsigned_abs());
         Self {
             ring: RwLock::new(Arc::new(ring)),
             revocations: RevocationIndex::default(),
             verified: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_TOKEN_CAPACITY)
+                .max_capacity(policy.verified_cache_capacity)
                 .time_to_live(ttl + std::time::Duration::from_secs(60))
                 .build(),
             revocations_current: std::sync::atomic::AtomicBool::new(true),
@@ -243,7 +245,7 @@ impl Tessera {
             stored = stores.keys.list_keys().await?;
         }
         let ring = Self::ring_from_stored(master, policy, &stored)?;
-        let state = TokenState::new(ring, policy.access_ttl);
+        let state = TokenState::new(ring, policy);
         let ticket = state.revocations.begin_reload();
         let since = now.minus(policy.retired_key_lifetime());
         state
@@ -495,8 +497,11 @@ impl Tessera {
         }
         let now = self.clock.now().unix();
         let leeway = self.config.token.leeway.as_secs().min(60);
-        let cached =
-            self.tokens.verified.get(token).filter(|v| times_hold(v.claims(), now, leeway));
+        let caching = self.config.token.verified_cache_capacity > 0;
+        let cached = caching
+            .then(|| self.tokens.verified.get(token))
+            .flatten()
+            .filter(|v| times_hold(v.claims(), now, leeway));
         let verified = match cached {
             Some(v) => v,
             None => {
@@ -505,7 +510,9 @@ impl Tessera {
                 let v = tessera_token::verify_at(token, ring.as_ref(), &validation, now)
                     .map_err(token_error)?;
                 let v = Arc::new(v);
-                self.tokens.verified.insert(token.to_owned(), Arc::clone(&v));
+                if caching {
+                    self.tokens.verified.insert(token.to_owned(), Arc::clone(&v));
+                }
                 v
             }
         };

@@ -33,6 +33,11 @@ impl World {
 
     /// A Tessera on this world's store: calling it twice is a restart.
     async fn tessera(&self, alg: Algorithm) -> Tessera {
+        self.tessera_caching(alg, TokenPolicy::default().verified_cache_capacity).await
+    }
+
+    /// The same, remembering at most `capacity` verified tokens.
+    async fn tessera_caching(&self, alg: Algorithm, capacity: u64) -> Tessera {
         Tessera::new(TesseraParts {
             stores: Stores::single(self.store.clone()),
             clock: self.clock.clone(),
@@ -44,6 +49,7 @@ impl World {
                     issuer: "https://auth.test".into(),
                     audience: "https://api.test".into(),
                     algorithm: alg,
+                    verified_cache_capacity: capacity,
                     ..TokenPolicy::default()
                 },
                 ..TesseraConfig::default()
@@ -313,6 +319,21 @@ async fn token_cached_verification_never_past_exp_and_still_revocable() {
     assert!(t.verify_access_token(&h.access.token).is_ok(), "inside the leeway");
     w.clock.advance(Duration::seconds(1));
     assert!(matches!(t.verify_access_token(&h.access.token), Err(Error::InvalidToken("expired"))));
+}
+
+#[tokio::test]
+async fn token_cache_capacity_zero_verifies_every_presentation_in_full() {
+    let w = World::new();
+    let t = w.tessera_caching(Algorithm::EdDSA, 0).await;
+    t.create_user("alice", PW, "read write admin").await.unwrap();
+    let g = login(&t, None).await;
+    for _ in 0..3 {
+        assert!(t.verify_access_token(&g.access.token).is_ok());
+    }
+    t.tokens.verified.run_pending_tasks();
+    assert_eq!(t.tokens.verified.entry_count(), 0, "nothing remembered");
+    t.revoke_token(&g.access.token, Some("access_token"), "tessera").await.unwrap();
+    assert!(matches!(t.verify_access_token(&g.access.token), Err(Error::InvalidToken("revoked"))));
 }
 
 #[tokio::test]

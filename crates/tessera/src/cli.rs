@@ -221,6 +221,10 @@ pub struct SettingsArgs {
     /// Concurrent Argon2 hashes [default: number of CPUs].
     #[arg(long, global = true, env = "TESSERA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+    /// Verified access tokens remembered per node; 0 verifies every
+    /// presentation in full [default: 100000].
+    #[arg(long, global = true, env = "TESSERA_TOKEN_CACHE_CAPACITY")]
+    pub token_cache_capacity: Option<u64>,
     /// `open` or `closed` self-registration [default: open].
     #[arg(long, global = true, env = "TESSERA_REGISTRATION")]
     pub registration: Option<RegistrationArg>,

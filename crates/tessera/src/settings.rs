@@ -116,6 +116,7 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
             "TESSERA_KEY_ROTATION_INTERVAL",
             pick!(key_rotation_interval, 30 * 86_400),
         )?),
+        verified_cache_capacity: pick!(token_cache_capacity, 100_000),
     };
     let refresh = RefreshPolicy {
         family_ttl: Duration::seconds(positive(
