@@ -13,7 +13,8 @@
 #   PEERS=/work/shared/peers   where the peers live (read-only: copied to a temp dir)
 #   KEEP_RAW=1                 keep the temp dir (raw wrk output, setup answers, logs)
 #   Other run.sh settings (DURATION, CONNECTIONS, SCENARIOS, ...) pass through the environment.
-# Writes bench/results/peers.md (run.sh's table) and bench/results/peers-checks.txt.
+# Writes bench/results/peers.md (run.sh's table) and bench/results/peers-checks.txt,
+# then bench/results/peers-targets.md (the issue's target checks) with bench/peers_targets.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -143,3 +144,4 @@ mkdir -p bench/results
   cat "$OUT/checks.txt"
 } > bench/results/peers-checks.txt
 echo "bench: wrote bench/results/peers.md and bench/results/peers-checks.txt" >&2
+python3 bench/peers_targets.py

@@ -20,15 +20,28 @@
 #                                only be registered with the CLI, which cannot
 #                                reach a memory store); the tokens come from
 #                                client_credentials, not password logins
+#   verify_bearer_<alg>_uncached the pool again on the same keys with the
+#                                verified-token cache off
+#                                (TESSERA_TOKEN_CACHE_CAPACITY=0): every request
+#                                checks its signature; compared with the raw
+#                                signature rate criterion measures
 #   verify_hybrid                /v1/verify with the hybrid access-token cookie
+#   argon2_bound                 the hash pool alone (crates/tessera-core
+#                                examples/hash_rate.rs), pinned to CPU 0: the
+#                                verifications per second the logins can reach
 #   session_login, token_login   POST /v1/session/login, /v1/token/login
 #                                (bench/lua/login.lua): Argon2id-bound, on
-#                                TESSERA_HASH_CONCURRENCY hashing permits
+#                                TESSERA_HASH_CONCURRENCY hashing threads
 #   refresh                      POST /oauth/token grant_type=refresh_token,
 #                                each token used once and its successor put
 #                                back (bench/lua/refresh.lua), seeded from
 #                                token logins made before the run
 #   healthz_end                  the floor again: the drift check
+#   flood_*                      /v1/verify (EdDSA bearer, session cookie) on a
+#                                server with throttling out of reach, unloaded
+#                                and then while 100 connections post bad
+#                                passwords to /v1/session/login (every one an
+#                                Argon2id hash); flood_logins is their rate
 # Each GET case gets a 2 s warm-up with the same requests (so a pool's tokens
 # are all in the verified-token cache when measuring); the POST cases none.
 # Each case is first checked once with curl; a non-2xx answer, there or in wrk,
@@ -57,6 +70,8 @@ for tool in python3 psql redis-cli taskset; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
 done
 source bench/lib.sh
+cargo build --release -q -p tessera-core --example hash_rate
+HASH_RATE="$PWD/target/release/examples/hash_rate"
 
 PG_ADMIN="${TESSERA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 REDIS_URL="${TESSERA_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
@@ -210,6 +225,11 @@ for ALG in EdDSA ES256 RS256 HS256; do
   bench_case "verify_bearer_${alg}_same" sqlite 1 -s bench/lua/bearer.lua "$URL/v1/verify" -- "$WORK/$alg.one"
   bench_case "verify_bearer_${alg}_pool10k" sqlite 1 -s bench/lua/bearer.lua "$URL/v1/verify" -- "$WORK/$alg.pool"
   stop_tessera "$SERVER_PID"
+  # The same keys and tokens (the file keeps them), nothing remembered.
+  start_tessera "$port" "$WORK/$alg-uncached.server.log" "${ALG_ENV[@]}" TESSERA_TOKEN_CACHE_CAPACITY=0
+  check "verify_bearer_${alg}_uncached" -H "Authorization: Bearer $(head -1 "$WORK/$alg.pool")" "$URL/v1/verify"
+  bench_case "verify_bearer_${alg}_uncached" sqlite 1 -s bench/lua/bearer.lua "$URL/v1/verify" -- "$WORK/$alg.pool"
+  stop_tessera "$SERVER_PID"
 done
 
 # 4. The hybrid cookie, logins and refresh, on the SQLite server.
@@ -217,6 +237,10 @@ HYBRID="$(hybrid_login)"
 [ -n "$HYBRID" ] || fail "hybrid login failed"
 verify_case verify_hybrid sqlite "$MAIN" "Cookie: tessera_at=$HYBRID"
 
+# The Argon2 bound: the server idles while the pool alone hashes on its CPU.
+rate="$(taskset -c 0 "$HASH_RATE" "$TESSERA_HASH_CONCURRENCY" "$DURATION")"
+ROWS+=("argon2_bound $rate 0 0 hash_pool")
+echo "bench: argon2_bound $rate verifications/s ($TESSERA_HASH_CONCURRENCY thread(s), CPU 0)" >&2
 for kind in session token; do
   check "${kind}_login" -H 'content-type: application/json' -d "$CREDS" "$MAIN/v1/$kind/login"
   bench_case "${kind}_login" sqlite 0 --timeout 30s -s bench/lua/login.lua "$MAIN/v1/$kind/login" -- bench "$PW"
@@ -231,6 +255,34 @@ bench_case refresh sqlite 0 -s bench/lua/refresh.lua "$MAIN/oauth/token" -- "$WO
 
 bench_case healthz_end sqlite 1 "$MAIN/healthz"
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+
+# 5. Isolation: /v1/verify beside a login flood, on a server whose throttle
+# is out of reach, so that every bad password really costs a hash.
+port="$(free_port)"
+start_tessera "$port" "$WORK/flood.server.log" TESSERA_LOGIN_MAX_FAILURES=1000000
+FLOODED="http://127.0.0.1:$port"
+BEARER="$(BASE="$FLOODED" token_login)"
+SESSION="$(BASE="$FLOODED" session_login)"
+[ -n "$BEARER" ] && [ -n "$SESSION" ] || fail "logins on the flood server failed"
+cat >"$WORK/bad-login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"username":"bench","password":"not the password"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+flood_cases() { # SUFFIX
+  verify_case "flood_bearer_$1" sqlite "$FLOODED" "Authorization: Bearer $BEARER"
+  verify_case "flood_session_$1" sqlite "$FLOODED" "Cookie: tessera_session=$SESSION"
+}
+flood_cases unloaded
+taskset -c 1 wrk -t1 -c100 -d"$((DURATION * 2 + 10))s" --timeout 30s -s "$WORK/bad-login.lua" \
+  "$FLOODED/v1/session/login" >"$WORK/flood.txt" &
+FLOOD=$!
+sleep 3   # the flood's queue fills
+flood_cases during
+wait "$FLOOD" || true; FLOOD=
+grep -q "Non-2xx or 3xx responses" "$WORK/flood.txt" || fail "the flood's bad logins were not refused"
+ROWS+=("flood_logins $(awk '/^Requests\/sec/ {print $2}' "$WORK/flood.txt") 0 0 sqlite")
+stop_tessera "$SERVER_PID"
 server_logs 50
 
 # 5. Criterion: full token verification against the raw signature.
@@ -246,6 +298,7 @@ import json, sys, datetime, pathlib
 duration, connections, hashes, pool, seed, elapsed = map(int, sys.argv[1:7])
 criterion_text, rows = sys.argv[7], [r.split() for r in sys.argv[8:]]
 floor = float(rows[0][1])
+by_name = {r[0]: r for r in rows}
 out = [{"case": n, "server": s, "req_per_s": float(r), "p50_ms": float(a), "p99_ms": float(b),
         "ratio_to_healthz": round(float(r) / floor, 3)} for n, r, a, b, s in rows]
 criterion = None
@@ -258,17 +311,39 @@ if criterion_text:
                               "overhead_pct": float(cells[3]), "target": cells[4]})
     if not criterion:
         sys.exit("bench: no table in overhead.sh's output:\n" + criterion_text)
+rps = lambda name: float(by_name[name][1])
+p99 = lambda name: float(by_name[name][3])
+bound = rps("argon2_bound")
+derived = {
+    "logins_to_argon2_bound": {k: round(rps(f"{k}_login") / bound, 3) for k in ("session", "token")},
+    "flood": {c: {"p99_ratio": round(p99(f"flood_{c}_during") / p99(f"flood_{c}_unloaded"), 2),
+                  "rps_ratio": round(rps(f"flood_{c}_during") / rps(f"flood_{c}_unloaded"), 3)}
+              for c in ("bearer", "session")},
+    "flood_logins_per_s": rps("flood_logins"),
+}
+if criterion is not None:
+    derived["uncached_to_raw_signature_rate"] = {
+        c["alg"]: round(rps(f"verify_bearer_{c['alg'].lower()}_uncached") / (1e6 / c["raw_us"]), 3) for c in criterion}
 meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "duration_s": duration, "connections": connections, "hash_concurrency": hashes,
         "bearer_pool_tokens": pool, "refresh_seed_tokens": seed, "elapsed_s": elapsed,
         "setup": "release build; each server pinned to CPU 0 (1 tokio worker), wrk -t1 pinned to CPU 1; "
                  "2 s warm-up for GET cases; servers: sqlite (the floor's, also hybrid, logins, refresh), "
-                 "memory, postgres+redis (fresh database and key prefix), and one fresh SQLite server per "
-                 "signing algorithm for the bearer cases"}
+                 "memory, postgres+redis (fresh database and key prefix), one fresh SQLite server per "
+                 "signing algorithm for the bearer cases (restarted with TESSERA_TOKEN_CACHE_CAPACITY=0 for "
+                 "the uncached case), and a SQLite server with throttling out of reach for the flood"}
 res = pathlib.Path("bench/results"); res.mkdir(parents=True, exist_ok=True)
-(res / "run.json").write_text(json.dumps({"meta": meta, "results": out, "criterion": criterion}, indent=2) + "\n")
+(res / "run.json").write_text(json.dumps({"meta": meta, "results": out, "criterion": criterion,
+                                          "derived": derived}, indent=2) + "\n")
 md = ["| case | server | req/s | p50 ms | p99 ms | × /healthz |", "|---|---|---:|---:|---:|---:|"]
-md += [f"| {r['case']} | {r['server']} | {r['req_per_s']:.0f} | {r['p50_ms']} | {r['p99_ms']} | {r['ratio_to_healthz']} |" for r in out]
+md += [f"| {r['case']} | {r['server']} | {r['req_per_s']:.0f} | {r['p50_ms']} | {r['p99_ms']} | {r['ratio_to_healthz']} |"
+       for r in out if r["server"] != "hash_pool" and r["case"] != "flood_logins"]
+md += ["", "| derived | value |", "|---|---|"]
+md += [f"| {k} login ÷ Argon2 bound ({bound:.1f}/s) | {v} |" for k, v in derived["logins_to_argon2_bound"].items()]
+md += [f"| flood: {c} verify p99 ×, req/s × (vs unloaded) | {v['p99_ratio']}, {v['rps_ratio']} |" for c, v in derived["flood"].items()]
+md.append(f"| flood: bad logins answered per second | {derived['flood_logins_per_s']} |")
+md += [f"| {a} uncached verify ÷ raw signature rate (1/criterion raw) | {v} |"
+       for a, v in derived.get("uncached_to_raw_signature_rate", {}).items()]
 md.append(f"\nLogins: Argon2id (m=19456 t=2 p=1) on TESSERA_HASH_CONCURRENCY={hashes} hashing permit(s). "
           f"Bearer pools: {pool} distinct client_credentials tokens. Refresh: {seed} seed tokens, each used once.")
 if criterion is not None:
