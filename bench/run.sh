@@ -57,7 +57,7 @@
 #
 # Usage: bench/run.sh [seconds-per-case=10] [connections=32]
 # Environment:
-#   TESSERA_HASH_CONCURRENCY=1   Argon2 permits of the servers (default 1)
+#   TESSERA_HASH_CONCURRENCY=1   hashing threads of the servers (default 1)
 #   SKIP_CRITERION=1             skip crates/tessera-token/benches/overhead.sh
 #   TASKSET_CPU=0                CPU that criterion is pinned to (default 0, the
 #                                servers' core; all servers are stopped by then)
@@ -363,7 +363,7 @@ md += [f"| flood: {c} verify p99 ×, req/s × (vs unloaded; medians of {len(roun
 md.append(f"| flood: bad logins answered per second | {derived['flood_logins_per_s']} |")
 md += [f"| {a} uncached verify ÷ raw signature rate (1/criterion raw) | {v} |"
        for a, v in derived.get("uncached_to_raw_signature_rate", {}).items()]
-md.append(f"\nLogins: Argon2id (m=19456 t=2 p=1) on TESSERA_HASH_CONCURRENCY={hashes} hashing permit(s). "
+md.append(f"\nLogins: Argon2id (m=19456 t=2 p=1) on TESSERA_HASH_CONCURRENCY={hashes} hashing thread(s). "
           f"Bearer pools: {pool} distinct client_credentials tokens. Refresh: {seed} seed tokens, each used once.")
 if criterion is not None:
     md += ["", "Criterion (crates/tessera-token/benches/overhead.sh): full access-token verification against the raw signature check.", "",

@@ -8,18 +8,12 @@
 -- never runs dry while every answer carries a successor. If it does (an
 -- error answer), the request goes out without a token, gets a 400 and the
 -- run counts a non-2xx answer.
+local read_tokens = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "tokens.lua")
 local pool, head, tail = {}, 1, 0
 
 function init(args)
-  local file = assert(io.open(args[1] or "", "r"), "usage: wrk ... -s refresh.lua URL -- TOKEN_FILE")
-  for token in file:lines() do
-    if #token > 0 then
-      tail = tail + 1
-      pool[tail] = token
-    end
-  end
-  file:close()
-  if tail == 0 then error("refresh.lua: no token in " .. args[1]) end
+  pool = read_tokens(args[1], "refresh.lua")
+  tail = #pool
 end
 
 function request()

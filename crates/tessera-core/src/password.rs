@@ -212,8 +212,9 @@ type HashJob = Box<dyn FnOnce() + Send>;
 /// The threads run at the lowest CPU priority (`SCHED_IDLE` on Linux): when
 /// the machine is busy, request handling comes first and logins wait; when it
 /// is not, hashing gets every idle cycle. A server whose CPUs are saturated by
-/// requests therefore admits logins only at a trickle: leave headroom. Each thread keeps its Argon2 memory
-/// between hashes. The threads end when the pool is dropped.
+/// requests therefore admits logins only at a trickle: leave headroom. Each
+/// thread keeps its Argon2 memory between hashes. The threads end when the
+/// pool is dropped.
 #[derive(Debug)]
 pub struct HashPool {
     hasher: Arc<dyn PasswordHasher>,

@@ -82,7 +82,7 @@ pub struct TesseraParts {
     pub entropy: Arc<dyn Entropy>,
     /// The password hasher.
     pub hasher: Arc<dyn PasswordHasher>,
-    /// How many passwords may be hashed at once (the blocking pool bound).
+    /// How many passwords may be hashed at once (the hash pool's threads).
     pub hash_concurrency: usize,
     /// Policies.
     pub config: TesseraConfig,
