@@ -70,7 +70,7 @@ impl Tessera {
             CurrentLogin::Family(id) => Some(id),
             _ => None,
         };
-        self.stores.sessions.delete_user_sessions(&user.id, keep_session.as_ref()).await?;
+        self.end_user_sessions(&user.id, keep_session.as_ref()).await?;
         let now = self.clock.now();
         for id in
             self.stores.refresh.revoke_user_families(&user.id, keep_family.as_ref(), now).await?
@@ -90,8 +90,9 @@ impl Tessera {
         }
         self.session_cache.invalidate_all();
         if disabled {
-            self.stores.sessions.delete_user_sessions(&user.id, None).await?;
+            // Tokens first: the not-before also ends sessions created before it.
             self.end_all_tokens(&user.id).await?;
+            self.end_user_sessions(&user.id, None).await?;
         }
         self.announce(Change::SessionsChanged).await;
         user.disabled = disabled;
@@ -120,9 +121,9 @@ impl Tessera {
     pub async fn log_out_everywhere(&self, user: &UserId) -> Result<()> {
         self.stores.users.find_user(user).await?.ok_or(Error::NotFound)?;
         self.session_cache.invalidate_all();
-        self.stores.sessions.delete_user_sessions(user, None).await?;
+        // Tokens first: the not-before also ends sessions created before it.
         self.end_all_tokens(user).await?;
-        self.announce(Change::SessionsChanged).await;
+        self.end_user_sessions(user, None).await?;
         Ok(())
     }
 

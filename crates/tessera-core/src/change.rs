@@ -40,6 +40,14 @@ pub enum Change {
         /// The new not-before.
         at: Timestamp,
     },
+    /// A browser session ended (its end is durable): refuse it from now on,
+    /// whatever the session store says.
+    SessionEnded {
+        /// The session.
+        id: crate::session::SessionId,
+        /// When it would have expired anyway (how long to remember it).
+        until: Timestamp,
+    },
     /// Sessions ended or a user changed (logout, disable, password): cached
     /// sessions must be read again.
     SessionsChanged,
@@ -54,6 +62,7 @@ impl Change {
             Self::TokenRevoked { jti, expires_at } => format!("t {} {jti}", expires_at.unix()),
             Self::FamilyRevoked(id) => format!("f {id}"),
             Self::NotBeforeRaised { user, at } => format!("n {} {user}", at.unix()),
+            Self::SessionEnded { id, until } => format!("e {} {id}", until.unix()),
             Self::SessionsChanged => "s".to_owned(),
             Self::KeysChanged => "k".to_owned(),
         }
@@ -76,6 +85,10 @@ impl Change {
             "n" => {
                 let (at, user) = stamped()?;
                 Some(Self::NotBeforeRaised { user: UserId::parse(user)?, at })
+            }
+            "e" => {
+                let (until, id) = stamped()?;
+                Some(Self::SessionEnded { id: crate::session::SessionId::parse(id)?, until })
             }
             "s" if rest.is_empty() => Some(Self::SessionsChanged),
             "k" if rest.is_empty() => Some(Self::KeysChanged),
@@ -150,6 +163,7 @@ impl Tessera {
             Change::TokenRevoked { jti, expires_at } => index.add_token(jti, *expires_at),
             Change::FamilyRevoked(id) => index.add_family(*id),
             Change::NotBeforeRaised { user, at } => index.raise_not_before(*user, *at),
+            Change::SessionEnded { id, until } => index.end_session(*id, *until),
             Change::SessionsChanged | Change::KeysChanged => {}
         }
         // Any change may concern a cached session (a family's login, a
@@ -254,6 +268,10 @@ mod tests {
                 user: UserId::generate(&OsEntropy),
                 at: Timestamp::from_unix(1_790_000_000),
             },
+            Change::SessionEnded {
+                id: crate::session::SessionId::generate(&OsEntropy),
+                until: Timestamp::from_unix(1_790_000_000),
+            },
             Change::SessionsChanged,
             Change::KeysChanged,
         ];
@@ -264,8 +282,19 @@ mod tests {
 
     #[test]
     fn change_decode_garbage_is_none() {
-        for line in ["", "x", "t", "t 5", "t five jti", "t 5 ", "f nope", "n 1 nope", "s x", "k 1"]
-        {
+        for line in [
+            "",
+            "x",
+            "t",
+            "t 5",
+            "t five jti",
+            "t 5 ",
+            "f nope",
+            "n 1 nope",
+            "e 1 nope",
+            "s x",
+            "k 1",
+        ] {
             assert_eq!(Change::decode(line), None, "{line:?}");
         }
     }

@@ -1,7 +1,6 @@
 //! The devices list: every live browser session and refresh family of a
 //! user, and ending one of them.
 
-use crate::change::Change;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::refresh::{FamilyId, FamilyKind};
@@ -66,6 +65,7 @@ impl Tessera {
     pub async fn list_devices(&self, user: &UserId, current: CurrentLogin) -> Result<Vec<Device>> {
         let now = self.clock.now();
         let policy = &self.config.session;
+        let index = &self.tokens.revocations;
         let mut devices: Vec<Device> = self
             .stores
             .sessions
@@ -73,6 +73,7 @@ impl Tessera {
             .await?
             .into_iter()
             .filter(|s| policy.liveness_at(s, now) == Liveness::Live)
+            .filter(|s| index.check_session(&s.id, &s.user_id, s.created_at).is_ok())
             .map(|s| Device {
                 id: s.id.to_string(),
                 kind: DeviceKind::Session,
@@ -104,12 +105,9 @@ impl Tessera {
     /// tokens included). `NotFound` for an unknown id or someone else's.
     pub async fn end_device(&self, user: &UserId, id: &str) -> Result<()> {
         if let Some(sid) = SessionId::parse(id) {
-            let owned =
-                self.stores.sessions.list_user_sessions(user).await?.iter().any(|s| s.id == sid);
-            if owned {
-                self.stores.sessions.delete_session(&sid).await?;
-                self.announce(Change::SessionsChanged).await;
-                return Ok(());
+            let sessions = self.stores.sessions.list_user_sessions(user).await?;
+            if let Some(owned) = sessions.into_iter().find(|s| s.id == sid) {
+                return self.end_session_records(&[owned]).await;
             }
         }
         if let Some(fid) = FamilyId::parse(id)

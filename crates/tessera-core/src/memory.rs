@@ -13,11 +13,11 @@ use crate::client::{Client, ClientStore};
 use crate::clock::Timestamp;
 use crate::password::PasswordHash;
 use crate::refresh::{FamilyId, RefreshFamily, RefreshStore, Rotation};
-use crate::revocation::{RevocationSet, RevocationStore};
+use crate::revocation::{RevocationCutoffs, RevocationSet, RevocationStore};
 use crate::secret::SecretHash;
 use crate::session::{SessionId, SessionRecord};
 use crate::signing_key::{KeyState, KeyStore, StoredKey};
-use crate::store::{Backend, SessionData, SessionStore, StoreError, UserStore};
+use crate::store::{Backend, DeploymentStore, SessionData, SessionStore, StoreError, UserStore};
 use crate::throttle::{AttemptStore, Attempts};
 use crate::user::{User, UserId, Username};
 
@@ -40,6 +40,8 @@ struct Inner {
     keys: Vec<StoredKey>,
     revoked_tokens: HashMap<String, Timestamp>,
     tokens_not_before: HashMap<UserId, Timestamp>,
+    ended_sessions: HashMap<SessionId, Timestamp>,
+    deployment: HashMap<String, String>,
     revision: u64,
 }
 
@@ -128,6 +130,18 @@ impl UserStore for MemoryStore {
             (a.created_at, a.username.key()).cmp(&(b.created_at, b.username.key()))
         });
         Ok(users)
+    }
+}
+
+#[async_trait]
+impl DeploymentStore for MemoryStore {
+    async fn deployment_fact(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().deployment.get(key).cloned())
+    }
+
+    async fn record_deployment_fact(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.lock().deployment.insert(key.to_owned(), value.to_owned());
+        Ok(())
     }
 }
 
@@ -446,40 +460,55 @@ impl RevocationStore for MemoryStore {
         Ok(true)
     }
 
+    async fn end_sessions(&self, ended: &[(SessionId, Timestamp)]) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        for (id, until) in ended {
+            let slot = g.ended_sessions.entry(*id).or_insert(*until);
+            *slot = (*slot).max(*until);
+        }
+        g.revision += 1;
+        Ok(())
+    }
+
     async fn load_revocations(
         &self,
-        now: Timestamp,
-        families_since: Timestamp,
-        not_before_since: Timestamp,
+        cutoffs: &RevocationCutoffs,
     ) -> Result<RevocationSet, StoreError> {
         let g = self.lock();
         Ok(RevocationSet {
             tokens: g
                 .revoked_tokens
                 .iter()
-                .filter(|(_, exp)| **exp > now)
+                .filter(|(_, exp)| **exp > cutoffs.tokens_expiring_after)
                 .map(|(j, e)| (j.clone(), *e))
                 .collect(),
             families: g
                 .families
                 .values()
-                .filter(|f| f.revoked_at.is_some_and(|r| r >= families_since))
+                .filter(|f| f.revoked_at.is_some() && f.last_used_at >= cutoffs.families_used_since)
                 .map(|f| f.id)
                 .collect(),
             not_before: g
                 .tokens_not_before
                 .iter()
-                .filter(|(_, t)| **t >= not_before_since)
+                .filter(|(_, t)| **t >= cutoffs.not_before_since)
                 .map(|(u, t)| (*u, *t))
+                .collect(),
+            sessions: g
+                .ended_sessions
+                .iter()
+                .filter(|(_, until)| **until > cutoffs.sessions_until_after)
+                .map(|(id, until)| (*id, *until))
                 .collect(),
         })
     }
 
-    async fn purge_revocations(&self, now: Timestamp) -> Result<u64, StoreError> {
+    async fn purge_revocations(&self, cutoffs: &RevocationCutoffs) -> Result<u64, StoreError> {
         let mut g = self.lock();
-        let before = g.revoked_tokens.len();
-        g.revoked_tokens.retain(|_, exp| *exp >= now);
-        Ok((before - g.revoked_tokens.len()) as u64)
+        let before = g.revoked_tokens.len() + g.ended_sessions.len();
+        g.revoked_tokens.retain(|_, exp| *exp > cutoffs.tokens_expiring_after);
+        g.ended_sessions.retain(|_, until| *until > cutoffs.sessions_until_after);
+        Ok((before - g.revoked_tokens.len() - g.ended_sessions.len()) as u64)
     }
 }
 

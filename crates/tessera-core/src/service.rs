@@ -101,6 +101,10 @@ impl Tessera {
             &parts.stores,
             &parts.master_key,
             &parts.config.token,
+            &crate::revocation::RevocationWindow {
+                access_ttl: parts.config.token.access_ttl,
+                session_ttl: parts.config.session.absolute_ttl,
+            },
             parts.entropy.as_ref(),
             parts.clock.now(),
         )
@@ -135,6 +139,12 @@ impl Tessera {
     /// caches and marks revocations stale at once, as a failed revocation
     /// poll does: the store is down, so checks must go to it and fail closed.
     pub async fn check_ready(&self) -> Result<()> {
+        if self.stores_known_down() {
+            // The revocation poll keeps trying; it clears this when the
+            // store answers. Pinging here would wait out a connect timeout.
+            let down = std::io::Error::other("the store did not answer the last revocation poll");
+            return Err(crate::store::StoreError::Unavailable(Box::new(down)).into());
+        }
         if let Err(e) = self.stores.ping().await {
             self.session_cache.invalidate_all();
             self.session_cache.forget_revision();

@@ -226,6 +226,7 @@ impl Tessera {
         if current.user.disabled {
             return Err(Error::Unauthorized("user disabled"));
         }
+        self.check_session_not_ended(&current.record)?;
         if policy.touch_due_at(&current.record, now) {
             if !self.stores.sessions.touch_session(&current.record.id, now).await? {
                 return Err(Error::Unauthorized("session deleted concurrently"));
@@ -238,6 +239,59 @@ impl Tessera {
             self.session_cache.put(ticket, Arc::clone(&current));
         }
         Ok(ActiveSession(current))
+    }
+
+    /// Refuses a session that was ended (or whose user logged out everywhere
+    /// since it was created), as recorded in the durable store, whatever the
+    /// session store says: a session store that lost the deletion (Redis
+    /// restored from an old snapshot) cannot revive it. While this process
+    /// cannot be sure it knows every end, it fails closed.
+    fn check_session_not_ended(&self, record: &SessionRecord) -> Result<()> {
+        if !self.revocations_trusted() {
+            let stale = std::io::Error::other("session ends are not known to be current");
+            return Err(Error::Store(StoreError::Unavailable(Box::new(stale))));
+        }
+        self.tokens
+            .revocations
+            .check_session(&record.id, &record.user_id, record.created_at)
+            .map_err(|_| Error::Unauthorized("session ended"))
+    }
+
+    /// Ends `records` durably and everywhere: the ends are written to the
+    /// durable store first (so no loss of the session store can revive
+    /// them), applied here and announced, then the sessions are deleted.
+    pub(crate) async fn end_session_records(&self, records: &[SessionRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let policy = &self.config.session;
+        let ended: Vec<(SessionId, Timestamp)> =
+            records.iter().map(|r| (r.id, policy.expires_at(r))).collect();
+        self.stores.revocations.end_sessions(&ended).await?;
+        for (id, until) in ended {
+            self.announce(Change::SessionEnded { id, until }).await;
+        }
+        for r in records {
+            self.stores.sessions.delete_session(&r.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends every session of `user` except `keep`, durably (see
+    /// [`end_session_records`](Self::end_session_records)); sessions created
+    /// while this runs are deleted too.
+    pub(crate) async fn end_user_sessions(
+        &self,
+        user: &UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<()> {
+        let sessions = self.stores.sessions.list_user_sessions(user).await?;
+        let ending: Vec<SessionRecord> =
+            sessions.into_iter().filter(|s| Some(&s.id) != keep).collect();
+        self.end_session_records(&ending).await?;
+        self.stores.sessions.delete_user_sessions(user, keep).await?;
+        self.announce(Change::SessionsChanged).await;
+        Ok(())
     }
 
     /// Reads a session and its user from the stores.
@@ -260,14 +314,21 @@ impl Tessera {
     /// Learns of revocations and key changes made by other processes sharing
     /// the store (the CLI, other nodes): call periodically. When the store's
     /// revision moves, the session cache is dropped and the key ring and
-    /// revocation index are reloaded. If the store cannot answer, the cache
-    /// is dropped so that session checks go to the store and fail closed, and
-    /// bearer verification answers `Store` until a poll succeeds again.
-    pub async fn watch_revocations(&self) -> Result<()> {
-        let outcome = match self.stores.revision().await {
+    /// revocation index are reloaded. If the store cannot answer within
+    /// `limit`, this process knows the store is down: the cache is dropped,
+    /// and session and bearer checks (and the server's store-bound
+    /// endpoints) answer `Store` at once until a poll succeeds again.
+    pub async fn watch_revocations(&self, limit: std::time::Duration) -> Result<()> {
+        let revision = match tokio::time::timeout(limit, self.stores.revision()).await {
+            Ok(r) => r.map_err(Error::from),
+            Err(_) => Err(Error::Store(StoreError::Unavailable(Box::new(std::io::Error::other(
+                format!("the store did not answer the revision poll within {limit:?}"),
+            ))))),
+        };
+        let outcome = match revision {
             Ok(r) if self.session_cache.observe_revision(r) => self.reload_token_state().await,
             Ok(_) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         };
         if outcome.is_err() {
             self.session_cache.invalidate_all();
@@ -277,11 +338,16 @@ impl Tessera {
         outcome
     }
 
-    /// Ends `session` (logout).
+    /// Whether the last revocation poll failed: a store is known to be down,
+    /// so anything that needs one is answered 503 at once rather than after
+    /// a connection timeout.
+    pub fn stores_known_down(&self) -> bool {
+        !self.tokens.revocations_current.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Ends `session` (logout), durably and on every node.
     pub async fn end_session(&self, session: &ActiveSession, _csrf: CsrfVerified) -> Result<()> {
-        self.stores.sessions.delete_session(&session.record().id).await?;
-        self.announce(Change::SessionsChanged).await;
-        Ok(())
+        self.end_session_records(std::slice::from_ref(session.record())).await
     }
 
     /// The application data stored in `session`.
@@ -332,8 +398,7 @@ impl Tessera {
             return Ok(());
         }
         if let Some(old) = self.stores.sessions.find_session_by_secret(&secret.hash()).await? {
-            self.stores.sessions.delete_session(&old.id).await?;
-            self.announce(Change::SessionsChanged).await;
+            self.end_session_records(&[old]).await?;
         }
         Ok(())
     }

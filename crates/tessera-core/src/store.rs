@@ -104,6 +104,17 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     ) -> Result<u64, StoreError>;
 }
 
+/// Facts about the deployment that every process opening the store must
+/// agree on (where browser sessions live), recorded in the durable store.
+#[async_trait]
+pub trait DeploymentStore: Send + Sync + fmt::Debug {
+    /// The fact recorded under `key`, or `None`.
+    async fn deployment_fact(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Records `value` under `key`, replacing any earlier value; durable
+    /// before it returns.
+    async fn record_deployment_fact(&self, key: &str, value: &str) -> Result<(), StoreError>;
+}
+
 /// One storage engine (a database, a Redis deployment, process memory) that
 /// serves some of the ports.
 #[async_trait]
@@ -134,6 +145,8 @@ pub struct Stores {
     pub revocations: Arc<dyn RevocationStore>,
     /// Failed-login counters.
     pub attempts: Arc<dyn AttemptStore>,
+    /// Deployment facts (always the durable store).
+    pub deployment: Arc<dyn DeploymentStore>,
     /// Tells other processes of revocations at once (Redis pub/sub); a
     /// no-op on one node, where the revision poll covers the CLI.
     pub feed: Arc<dyn ChangeFeed>,
@@ -153,6 +166,7 @@ impl Stores {
             + ClientStore
             + KeyStore
             + RevocationStore
+            + DeploymentStore
             + Backend
             + 'static,
     {
@@ -163,6 +177,7 @@ impl Stores {
             clients: backend.clone(),
             keys: backend.clone(),
             revocations: backend.clone(),
+            deployment: backend.clone(),
             attempts: Arc::new(MemoryAttempts::default()),
             feed: Arc::new(LocalFeed),
             backends: vec![backend],

@@ -166,7 +166,7 @@ pub(crate) struct TokenState {
     /// Whether the last revocation poll reached the store. While it cannot,
     /// revocations made elsewhere may be missing here, so bearer
     /// verification fails closed.
-    revocations_current: std::sync::atomic::AtomicBool,
+    pub(crate) revocations_current: std::sync::atomic::AtomicBool,
     /// Whether the change feed (if any) is connected and caught up. While it
     /// is not, revocations made elsewhere may be missing here: fail closed.
     pub(crate) feed_current: std::sync::atomic::AtomicBool,
@@ -234,6 +234,7 @@ impl Tessera {
         stores: &crate::store::Stores,
         master: &crate::master_key::MasterKey,
         policy: &TokenPolicy,
+        window: &crate::revocation::RevocationWindow,
         entropy: &dyn crate::Entropy,
         now: Timestamp,
     ) -> Result<TokenState> {
@@ -247,10 +248,8 @@ impl Tessera {
         let ring = Self::ring_from_stored(master, policy, &stored)?;
         let state = TokenState::new(ring, policy);
         let ticket = state.revocations.begin_reload();
-        let since = now.minus(policy.retired_key_lifetime());
-        state
-            .revocations
-            .replace(stores.revocations.load_revocations(now, since, since).await?, ticket);
+        let set = stores.revocations.load_revocations(&window.cutoffs_at(now)).await?;
+        state.revocations.replace(set, ticket);
         Ok(state)
     }
 
@@ -319,8 +318,8 @@ impl Tessera {
         let policy = &self.config.token;
         let now = self.clock.now();
         let ticket = self.tokens.revocations.begin_reload();
-        let since = now.minus(policy.retired_key_lifetime());
-        let set = self.stores.revocations.load_revocations(now, since, since).await?;
+        let cutoffs = self.revocation_window().cutoffs_at(now);
+        let set = self.stores.revocations.load_revocations(&cutoffs).await?;
         self.tokens.revocations.replace(set, ticket);
         let stored = self.stores.keys.list_keys().await?;
         self.tokens.set_ring(Self::ring_from_stored(&self.master_key, policy, &stored)?);
@@ -387,9 +386,21 @@ impl Tessera {
             self.reload_token_state().await?;
             self.announce(Change::KeysChanged).await;
         }
-        self.stores.revocations.purge_revocations(now).await?;
-        self.stores.refresh.purge_families(now).await?;
+        // Revocations and revoked families are kept while their credentials
+        // could still be accepted somewhere (leeway and clock skew included),
+        // not merely until their nominal expiry.
+        let cutoffs = self.revocation_window().cutoffs_at(now);
+        self.stores.revocations.purge_revocations(&cutoffs).await?;
+        self.stores.refresh.purge_families(cutoffs.families_used_since).await?;
         Ok(())
+    }
+
+    /// How long each kind of revocation must be kept under this policy.
+    pub(crate) fn revocation_window(&self) -> crate::revocation::RevocationWindow {
+        crate::revocation::RevocationWindow {
+            access_ttl: self.config.token.access_ttl,
+            session_ttl: self.config.session.absolute_ttl,
+        }
     }
 
     /// Signs an access token.
@@ -495,6 +506,25 @@ impl Tessera {
             let stale = std::io::Error::other("revocations cannot be refreshed from the store");
             return Err(Error::Store(crate::store::StoreError::Unavailable(Box::new(stale))));
         }
+        let bearer = VerifiedBearer(self.verify_signed_claims(token)?);
+        let c = bearer.claims();
+        self.tokens
+            .revocations
+            .check(
+                &c.jti,
+                bearer.family_id().as_ref(),
+                bearer.user_id().as_ref(),
+                Timestamp::from_unix(c.iat),
+            )
+            .map_err(|_| Error::InvalidToken("revoked"))?;
+        Ok(bearer)
+    }
+
+    /// The signature and claim checks of
+    /// [`verify_access_token`](Self::verify_access_token), without
+    /// revocation: for revoking a token, which needs no knowledge of other
+    /// revocations and must work (durably) whatever their freshness.
+    fn verify_signed_claims(&self, token: &str) -> Result<Arc<VerifiedAccessToken>> {
         let now = self.clock.now().unix();
         let leeway = self.config.token.leeway.as_secs().min(60);
         let caching = self.config.token.verified_cache_capacity > 0;
@@ -516,18 +546,7 @@ impl Tessera {
                 v
             }
         };
-        let bearer = VerifiedBearer(verified);
-        let c = bearer.claims();
-        self.tokens
-            .revocations
-            .check(
-                &c.jti,
-                bearer.family_id().as_ref(),
-                bearer.user_id().as_ref(),
-                Timestamp::from_unix(c.iat),
-            )
-            .map_err(|_| Error::InvalidToken("revoked"))?;
-        Ok(bearer)
+        Ok(verified)
     }
 
     /// RFC 7009: revokes a refresh token's family or an access token, if it
@@ -542,8 +561,11 @@ impl Tessera {
         if hint != Some("access_token") && self.revoke_refresh_token(token, client_id).await? {
             return Ok(());
         }
-        let Ok(bearer) = self.verify_access_token(token) else { return Ok(()) };
-        let c = bearer.claims();
+        // Only the signature and claims decide whether this is one of our
+        // tokens: revoking needs no other revocation, and a stale or
+        // unreachable revocation feed must never turn into a false 200.
+        let Ok(verified) = self.verify_signed_claims(token) else { return Ok(()) };
+        let c = verified.claims();
         if c.client_id != client_id {
             return Ok(());
         }
@@ -575,8 +597,11 @@ impl Tessera {
         token: &str,
         _caller: &AuthenticatedClient,
     ) -> Result<Introspection> {
-        let Ok(bearer) = self.verify_access_token(token) else {
-            return Ok(Introspection::Inactive);
+        let bearer = match self.verify_access_token(token) {
+            Ok(bearer) => bearer,
+            // "Inactive" would be a guess: the revocations are not known.
+            Err(e @ Error::Store(_)) => return Err(e),
+            Err(_) => return Ok(Introspection::Inactive),
         };
         let username = match bearer.user_id() {
             Some(id) => self.stores.users.find_user(&id).await?.map(|u| u.username.to_string()),

@@ -360,7 +360,7 @@ async fn token_verification_fails_closed_while_revocations_are_stale() {
     let g = login(&t, None).await;
     t.set_revocations_current(false);
     assert!(matches!(t.verify_access_token(&g.access.token), Err(Error::Store(_))));
-    t.watch_revocations().await.unwrap();
+    t.watch_revocations(std::time::Duration::from_secs(5)).await.unwrap();
     assert!(t.verify_access_token(&g.access.token).is_ok(), "a successful poll restores service");
 }
 

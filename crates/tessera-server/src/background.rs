@@ -33,7 +33,10 @@ pub fn spawn_session_sweeper(tessera: Arc<Tessera>, every: Duration) -> JoinHand
 
 /// Polls the store's revision every `every`, so that a logout, disable or
 /// password change made by another process (the CLI, another node) reaches
-/// this process's session cache within that period.
+/// this process's session cache within that period. A poll that gets no
+/// answer within [`poll_limit`] marks the stores down (503 at once) until
+/// one succeeds: a lost store is noticed within a poll interval or two,
+/// never after a pool's connect timeout.
 pub fn spawn_revocation_watcher(tessera: Arc<Tessera>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -41,7 +44,7 @@ pub fn spawn_revocation_watcher(tessera: Arc<Tessera>, every: Duration) -> JoinH
         let mut failing = false;
         loop {
             tick.tick().await;
-            match tessera.watch_revocations().await {
+            match tessera.watch_revocations(poll_limit(every)).await {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!("revocation watcher recovered");
@@ -55,6 +58,13 @@ pub fn spawn_revocation_watcher(tessera: Arc<Tessera>, every: Duration) -> JoinH
             }
         }
     })
+}
+
+/// How long one revision poll may take before the stores count as down:
+/// twice the interval, at least 250 ms (a loaded but live database answers a
+/// one-row read well within that).
+pub fn poll_limit(every: Duration) -> Duration {
+    (every * 2).max(Duration::from_millis(250))
 }
 
 /// Follows the stores' change feed (Redis pub/sub), if they have one, so that

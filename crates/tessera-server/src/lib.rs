@@ -6,6 +6,7 @@
 //! result. Every error leaves through [`ApiError`] in the contract's shape.
 #![deny(missing_docs)]
 
+mod availability;
 mod background;
 mod bearer;
 mod client;
@@ -79,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         .layer(static_header(header::CACHE_CONTROL, "no-store"))
         .layer(origin::cors(&state.config.origins))
         .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), availability::gate))
         // Innermost, so that a timed-out request's 503 still gets CORS and
         // the security headers above.
         .layer(axum::middleware::from_fn_with_state(

@@ -12,6 +12,7 @@ use serde_json::json;
 use tessera_core::client::Client;
 use tessera_core::password::PasswordHash;
 use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, Rotation};
+use tessera_core::revocation::{RevocationCutoffs, RevocationSet};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
 use tessera_core::signing_key::{KeyState, StoredKey};
@@ -498,18 +499,41 @@ pub async fn revocations_load_and_purge(stores: Stores) {
     let ghost = UserId::generate(&OsEntropy);
     assert!(!stores.revocations.raise_tokens_not_before(&ghost, T0).await.unwrap());
 
-    let now = T0.plus(Duration::seconds(1));
-    let set = stores.revocations.load_revocations(now, T0, T0).await.unwrap();
-    assert_eq!(set.tokens, vec![("jti-1".to_owned(), exp)]);
+    let ended = SessionId::generate(&OsEntropy);
+    let until = T0.plus(Duration::seconds(600));
+    let rev = stores.revision().await.unwrap();
+    stores.revocations.end_sessions(&[(ended, until)]).await.unwrap();
+    assert_ne!(stores.revision().await.unwrap(), rev, "a session end is seen elsewhere");
+    stores.revocations.end_sessions(&[(ended, T0)]).await.unwrap(); // keeps the later
+    stores.revocations.end_sessions(&[]).await.unwrap();
+
+    let all = RevocationCutoffs {
+        tokens_expiring_after: T0,
+        families_used_since: T0,
+        not_before_since: T0,
+        sessions_until_after: T0,
+    };
+    let set = stores.revocations.load_revocations(&all).await.unwrap();
+    assert_eq!(set.tokens, vec![("jti-1".to_owned(), exp)], "jti-old expired at T0");
     assert_eq!(set.families, vec![f.id]);
     assert_eq!(set.not_before, vec![(u.id, T0.plus(Duration::seconds(7)))]);
-    let later = T0.plus(Duration::seconds(6));
-    let narrow =
-        stores.revocations.load_revocations(now, later, T0.plus(Duration::seconds(8))).await;
-    let narrow = narrow.unwrap();
-    assert!(narrow.families.is_empty() && narrow.not_before.is_empty());
+    assert_eq!(set.sessions, vec![(ended, until)]);
+    // Families are kept by their last issuance (`last_used_at`, T0 here),
+    // never by when (or by whose clock) they were revoked.
+    let narrow = RevocationCutoffs {
+        tokens_expiring_after: exp,
+        families_used_since: T0.plus(Duration::seconds(1)),
+        not_before_since: T0.plus(Duration::seconds(8)),
+        sessions_until_after: until,
+    };
+    let narrow = stores.revocations.load_revocations(&narrow).await.unwrap();
+    assert_eq!(narrow, RevocationSet::default());
 
-    assert_eq!(stores.revocations.purge_revocations(now).await.unwrap(), 1, "jti-old only");
+    assert_eq!(stores.revocations.purge_revocations(&all).await.unwrap(), 1, "jti-old only");
+    let set = stores.revocations.load_revocations(&all).await.unwrap();
+    assert_eq!((set.tokens.len(), set.sessions.len()), (1, 1));
+    let past = RevocationCutoffs { tokens_expiring_after: exp, sessions_until_after: until, ..all };
+    assert_eq!(stores.revocations.purge_revocations(&past).await.unwrap(), 2);
 }
 
 /// Login counters are compare-and-set: a swap against stale counters fails,

@@ -37,6 +37,55 @@ pub enum OpenError {
     /// Redis could not be used.
     #[error(transparent)]
     Redis(#[from] redis::RedisOpenError),
+    /// The store's recorded deployment facts could not be read or written.
+    #[error("cannot read or record where sessions live: {0}")]
+    Store(#[from] tessera_core::store::StoreError),
+    /// The settings disagree with what the store records about the
+    /// deployment; the message names the setting to change.
+    #[error("{0}")]
+    Misconfigured(String),
+}
+
+/// The deployment fact that names where browser sessions live.
+const SESSIONS_FACT: &str = "sessions";
+
+/// What [`SESSIONS_FACT`] holds once a process ran with Redis.
+fn redis_sessions(prefix: &str) -> String {
+    format!("redis prefix={prefix}")
+}
+
+/// Checks that this process will find the store's browser sessions where
+/// every other process keeps them: a store whose servers keep sessions in
+/// Redis is refused without `TESSERA_REDIS_URL` (a CLI `logout-all` would
+/// otherwise exit 0 and leave every Redis session alive), or with another
+/// prefix. With Redis, records that sessions live there.
+pub async fn check_sessions_engine(
+    stores: &Stores,
+    redis: Option<&redis::RedisSettings>,
+) -> Result<(), OpenError> {
+    let recorded = stores.deployment.deployment_fact(SESSIONS_FACT).await?;
+    match (recorded, redis) {
+        (Some(fact), None) => Err(OpenError::Misconfigured(format!(
+            "this store's browser sessions live in Redis ({fact}, recorded by a server \
+             that ran with it): set TESSERA_REDIS_URL and TESSERA_REDIS_PREFIX as on the servers"
+        ))),
+        (Some(fact), Some(r)) if fact != redis_sessions(&r.prefix) => {
+            Err(OpenError::Misconfigured(format!(
+                "this store's browser sessions live in Redis under another prefix ({fact}); \
+                 set TESSERA_REDIS_PREFIX={:?} as on the servers, not {:?}",
+                fact.strip_prefix("redis prefix=").unwrap_or(&fact),
+                r.prefix
+            )))
+        }
+        (None, Some(r)) => {
+            stores
+                .deployment
+                .record_deployment_fact(SESSIONS_FACT, &redis_sessions(&r.prefix))
+                .await?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Opens (creating and migrating if needed) the store named by `url`.
@@ -62,6 +111,7 @@ pub async fn with_redis(
     mut stores: Stores,
     settings: &redis::RedisSettings,
 ) -> Result<Stores, OpenError> {
+    check_sessions_engine(&stores, Some(settings)).await?;
     let shared = Arc::new(redis::RedisStore::connect(settings).await?);
     stores.sessions = shared.clone();
     stores.attempts = shared.clone();

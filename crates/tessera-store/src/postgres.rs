@@ -26,11 +26,13 @@ use tessera_core::Timestamp;
 use tessera_core::client::{Client, ClientStore};
 use tessera_core::password::PasswordHash;
 use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, RefreshStore, Rotation};
-use tessera_core::revocation::{RevocationSet, RevocationStore};
+use tessera_core::revocation::{RevocationCutoffs, RevocationSet, RevocationStore};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
 use tessera_core::signing_key::{KeyStore, StoredKey, parse_state, state_name};
-use tessera_core::store::{Backend, SessionData, SessionStore, StoreError, UserStore};
+use tessera_core::store::{
+    Backend, DeploymentStore, SessionData, SessionStore, StoreError, UserStore,
+};
 use tessera_core::user::{User, UserId, Username};
 
 type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
@@ -274,6 +276,28 @@ impl UserStore for PostgresStore {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, username_key");
         let rows = query(&sql).fetch_all(&self.pool).await.map_err(fail)?;
         rows.iter().map(user_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl DeploymentStore for PostgresStore {
+    async fn deployment_fact(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = query("SELECT value FROM deployment WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(fail)?;
+        row.map(|r| get::<String>(&r, "value")).transpose()
+    }
+
+    async fn record_deployment_fact(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let q = query(
+            "INSERT INTO deployment (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value);
+        self.changed(q).await.map(drop)
     }
 }
 
@@ -713,13 +737,26 @@ impl RevocationStore for PostgresStore {
         Ok(self.changed(q).await? == 1)
     }
 
+    async fn end_sessions(&self, ended: &[(SessionId, Timestamp)]) -> Result<(), StoreError> {
+        let ids: Vec<String> = ended.iter().map(|(id, _)| id.to_string()).collect();
+        let untils: Vec<i64> = ended.iter().map(|(_, until)| until.unix()).collect();
+        // One statement: all of them or none.
+        let q = query(
+            "INSERT INTO ended_sessions (id, until)
+             SELECT * FROM UNNEST($1::text[], $2::bigint[])
+             ON CONFLICT (id) DO UPDATE
+             SET until = GREATEST(ended_sessions.until, excluded.until)",
+        )
+        .bind(ids)
+        .bind(untils);
+        self.changed(q).await.map(drop)
+    }
+
     async fn load_revocations(
         &self,
-        now: Timestamp,
-        families_since: Timestamp,
-        not_before_since: Timestamp,
+        cutoffs: &RevocationCutoffs,
     ) -> Result<RevocationSet, StoreError> {
-        // One snapshot for all three reads: at READ COMMITTED each statement
+        // One snapshot for all four reads: at READ COMMITTED each statement
         // would see its own.
         let mut tx = self.pool.begin().await.map_err(fail)?;
         query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -727,21 +764,28 @@ impl RevocationStore for PostgresStore {
             .await
             .map_err(fail)?;
         let tokens = query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1")
-            .bind(now.unix())
+            .bind(cutoffs.tokens_expiring_after.unix())
             .fetch_all(&mut *tx)
             .await
             .map_err(fail)?;
-        let families = query("SELECT id FROM refresh_families WHERE revoked_at >= $1")
-            .bind(families_since.unix())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(fail)?;
+        let families = query(
+            "SELECT id FROM refresh_families WHERE revoked_at IS NOT NULL AND last_used_at >= $1",
+        )
+        .bind(cutoffs.families_used_since.unix())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(fail)?;
         let not_before =
             query("SELECT id, tokens_not_before FROM users WHERE tokens_not_before >= $1")
-                .bind(not_before_since.unix())
+                .bind(cutoffs.not_before_since.unix())
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(fail)?;
+        let sessions = query("SELECT id, until FROM ended_sessions WHERE until > $1")
+            .bind(cutoffs.sessions_until_after.unix())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
         let mut set = RevocationSet::default();
         for r in &tokens {
@@ -754,12 +798,21 @@ impl RevocationStore for PostgresStore {
             let user = UserId::parse(&get::<String>(r, "id")?).ok_or_else(|| corrupt("user id"))?;
             set.not_before.push((user, time(r, "tokens_not_before")?));
         }
+        for r in &sessions {
+            let id =
+                SessionId::parse(&get::<String>(r, "id")?).ok_or_else(|| corrupt("session id"))?;
+            set.sessions.push((id, time(r, "until")?));
+        }
         Ok(set)
     }
 
-    async fn purge_revocations(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let q = query("DELETE FROM revoked_tokens WHERE expires_at < $1").bind(now.unix());
-        self.changed(q).await
+    async fn purge_revocations(&self, cutoffs: &RevocationCutoffs) -> Result<u64, StoreError> {
+        let q = query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+            .bind(cutoffs.tokens_expiring_after.unix());
+        let tokens = self.changed(q).await?;
+        let q = query("DELETE FROM ended_sessions WHERE until <= $1")
+            .bind(cutoffs.sessions_until_after.unix());
+        Ok(tokens + self.changed(q).await?)
     }
 }
 

@@ -30,11 +30,13 @@ use tessera_core::Timestamp;
 use tessera_core::client::{Client, ClientStore};
 use tessera_core::password::PasswordHash;
 use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, RefreshStore, Rotation};
-use tessera_core::revocation::{RevocationSet, RevocationStore};
+use tessera_core::revocation::{RevocationCutoffs, RevocationSet, RevocationStore};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
 use tessera_core::signing_key::{KeyStore, StoredKey, parse_state, state_name};
-use tessera_core::store::{Backend, SessionData, SessionStore, StoreError, UserStore};
+use tessera_core::store::{
+    Backend, DeploymentStore, SessionData, SessionStore, StoreError, UserStore,
+};
 use tessera_core::user::{User, UserId, Username};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -252,6 +254,28 @@ impl UserStore for SqliteStore {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, username_key");
         let rows = query(&sql).fetch_all(&self.pool).await.map_err(|e| self.fail(e))?;
         rows.iter().map(user_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl DeploymentStore for SqliteStore {
+    async fn deployment_fact(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = query("SELECT value FROM deployment WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        row.map(|r| r.try_get("value").map_err(|e| self.fail(e))).transpose()
+    }
+
+    async fn record_deployment_fact(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let q = query(
+            "INSERT INTO deployment (key, value) VALUES (?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value);
+        self.changed(q).await.map(drop)
     }
 }
 
@@ -731,30 +755,52 @@ impl RevocationStore for SqliteStore {
         Ok(self.changed(q).await? == 1)
     }
 
+    async fn end_sessions(&self, ended: &[(SessionId, Timestamp)]) -> Result<(), StoreError> {
+        // One transaction, one fsync: all of them or none.
+        let mut tx = self.writer.begin().await.map_err(|e| self.fail(e))?;
+        for (id, until) in ended {
+            query(
+                "INSERT INTO ended_sessions (id, until) VALUES (?, ?)
+                 ON CONFLICT (id) DO UPDATE SET until = max(until, excluded.until)",
+            )
+            .bind(id.to_string())
+            .bind(until.unix())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        }
+        tx.commit().await.map_err(|e| self.fail(e))
+    }
+
     async fn load_revocations(
         &self,
-        now: Timestamp,
-        families_since: Timestamp,
-        not_before_since: Timestamp,
+        cutoffs: &RevocationCutoffs,
     ) -> Result<RevocationSet, StoreError> {
-        // One read transaction: a consistent snapshot of all three (WAL).
+        // One read transaction: a consistent snapshot of all four (WAL).
         let mut conn = self.pool.begin().await.map_err(|e| self.fail(e))?;
         let tokens = query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?")
-            .bind(now.unix())
+            .bind(cutoffs.tokens_expiring_after.unix())
             .fetch_all(&mut *conn)
             .await
             .map_err(|e| self.fail(e))?;
-        let families = query("SELECT id FROM refresh_families WHERE revoked_at >= ?")
-            .bind(families_since.unix())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| self.fail(e))?;
+        let families = query(
+            "SELECT id FROM refresh_families WHERE revoked_at IS NOT NULL AND last_used_at >= ?",
+        )
+        .bind(cutoffs.families_used_since.unix())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| self.fail(e))?;
         let not_before =
             query("SELECT id, tokens_not_before FROM users WHERE tokens_not_before >= ?")
-                .bind(not_before_since.unix())
+                .bind(cutoffs.not_before_since.unix())
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(|e| self.fail(e))?;
+        let sessions = query("SELECT id, until FROM ended_sessions WHERE until > ?")
+            .bind(cutoffs.sessions_until_after.unix())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| self.fail(e))?;
         let mut set = RevocationSet::default();
         for r in &tokens {
             let jti: String = r.try_get("jti").map_err(|e| self.fail(e))?;
@@ -773,11 +819,21 @@ impl RevocationStore for SqliteStore {
             let user = UserId::parse(&id).ok_or_else(|| corrupt("user id"))?;
             set.not_before.push((user, Timestamp::from_unix(at)));
         }
+        for r in &sessions {
+            let id: String = r.try_get("id").map_err(|e| self.fail(e))?;
+            let until: i64 = r.try_get("until").map_err(|e| self.fail(e))?;
+            let id = SessionId::parse(&id).ok_or_else(|| corrupt("session id"))?;
+            set.sessions.push((id, Timestamp::from_unix(until)));
+        }
         Ok(set)
     }
 
-    async fn purge_revocations(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let q = query("DELETE FROM revoked_tokens WHERE expires_at < ?").bind(now.unix());
-        self.changed(q).await
+    async fn purge_revocations(&self, cutoffs: &RevocationCutoffs) -> Result<u64, StoreError> {
+        let q = query("DELETE FROM revoked_tokens WHERE expires_at <= ?")
+            .bind(cutoffs.tokens_expiring_after.unix());
+        let tokens = self.changed(q).await?;
+        let q = query("DELETE FROM ended_sessions WHERE until <= ?")
+            .bind(cutoffs.sessions_until_after.unix());
+        Ok(tokens + self.changed(q).await?)
     }
 }

@@ -19,7 +19,10 @@ pub async fn tessera(settings: &Settings) -> Result<Arc<Tessera>> {
         Some(redis) => tessera_store::with_redis(stores, redis)
             .await
             .with_context(|| format!("Redis {}", redact(&redis.url)))?,
-        None => stores,
+        None => {
+            tessera_store::check_sessions_engine(&stores, None).await?;
+            stores
+        }
     };
     let tessera = Tessera::new(TesseraParts {
         stores,
