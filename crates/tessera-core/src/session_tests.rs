@@ -210,3 +210,88 @@ async fn register_duplicate_case_insensitive_conflicts() {
     let (_, t, _) = setup().await;
     assert!(matches!(t.register("Alice", "another good pass").await, Err(Error::Conflict(_))));
 }
+
+/// What a Redis restored from an old snapshot does: the deleted record is
+/// back in the session store.
+async fn restore(t: &Tessera, record: &SessionRecord) {
+    t.stores.sessions.insert_session(record).await.unwrap();
+}
+
+#[tokio::test]
+async fn regression_redis_restore_resurrects_ended_session_logout() {
+    let (_, t, user) = setup().await;
+    let s = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
+    let active = t.resume_session(s.secret.expose()).await.unwrap();
+    let csrf = active.verify_csrf(Some(s.record.csrf_token.expose())).unwrap();
+    t.end_session(&active, csrf).await.unwrap();
+    restore(&t, &s.record).await;
+    assert!(matches!(t.resume_session(s.secret.expose()).await, Err(Error::Unauthorized(_))));
+    let devices = t.list_devices(&user.id, CurrentLogin::None).await.unwrap();
+    assert!(devices.is_empty(), "a revived record is not listed: {devices:?}");
+}
+
+#[tokio::test]
+async fn regression_redis_restore_resurrects_ended_session_every_kind_of_end() {
+    let (_, t, user) = setup().await;
+    let start = || t.start_session(&user, ClientInfo::default(), None);
+    let (kept, other, device) =
+        (start().await.unwrap(), start().await.unwrap(), start().await.unwrap());
+    t.end_device(&user.id, &device.record.id.to_string()).await.unwrap();
+    t.change_password(
+        &user,
+        "correct horse battery",
+        "another horse battery",
+        CurrentLogin::Session(kept.record.id),
+    )
+    .await
+    .unwrap();
+    for ended in [&other, &device] {
+        restore(&t, &ended.record).await;
+        assert!(t.resume_session(ended.secret.expose()).await.is_err(), "revived after its end");
+    }
+    assert!(t.resume_session(kept.secret.expose()).await.is_ok(), "the caller's own survives");
+    t.log_out_everywhere(&user.id).await.unwrap();
+    restore(&t, &kept.record).await;
+    assert!(t.resume_session(kept.secret.expose()).await.is_err(), "revived after logout-all");
+    let fresh = start().await.unwrap();
+    assert!(t.resume_session(fresh.secret.expose()).await.is_ok(), "a later login works");
+}
+
+#[tokio::test]
+async fn session_ends_survive_a_restart_and_are_forgotten_only_after_expiry() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Arc::new(MemoryStore::new());
+    let master = crate::master_key::MasterKey::generate(&OsEntropy);
+    let build = || async {
+        Tessera::new(TesseraParts {
+            stores: Stores::single(store.clone()),
+            clock: clock.clone(),
+            entropy: Arc::new(OsEntropy),
+            hasher: Arc::new(Argon2idHasher::new(64, 1, 1).unwrap()),
+            hash_concurrency: 1,
+            master_key: master.clone(),
+            config: TesseraConfig::default(),
+        })
+        .await
+        .unwrap()
+    };
+    let t = build().await;
+    let user = t.create_user("alice", "correct horse battery", "").await.unwrap();
+    let s = t.start_session(&user, ClientInfo::default(), None).await.unwrap();
+    t.end_device(&user.id, &s.record.id.to_string()).await.unwrap();
+    let restarted = build().await;
+    restore(&restarted, &s.record).await;
+    assert!(restarted.resume_session(s.secret.expose()).await.is_err());
+    let set = restarted
+        .stores
+        .revocations
+        .load_revocations(&restarted.revocation_window().cutoffs_at(clock.now()))
+        .await
+        .unwrap();
+    assert_eq!(set.sessions.len(), 1);
+    // Past the session's own absolute expiry (and the margin), the end can go.
+    let absolute = restarted.config.session.absolute_ttl;
+    clock.advance(Duration::seconds(absolute.as_secs() + 361));
+    let cutoffs = restarted.revocation_window().cutoffs_at(clock.now());
+    assert_eq!(restarted.stores.revocations.purge_revocations(&cutoffs).await.unwrap(), 1);
+}

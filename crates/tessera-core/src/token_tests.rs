@@ -414,3 +414,94 @@ async fn feed_fails_closed_until_caught_up_and_applies_changes_from_other_nodes(
     drop(tx);
     follower.await.unwrap();
 }
+
+/// A Tessera on `store` with its own clock and access-token lifetime, as
+/// another process sharing the store would be.
+async fn process(w: &World, clock: Arc<ManualClock>, access_ttl: i64) -> Tessera {
+    Tessera::new(TesseraParts {
+        stores: Stores::single(w.store.clone()),
+        clock,
+        entropy: Arc::new(OsEntropy),
+        hasher: Arc::new(Argon2idHasher::new(64, 1, 1).unwrap()),
+        hash_concurrency: 1,
+        config: TesseraConfig {
+            token: TokenPolicy {
+                issuer: "https://auth.test".into(),
+                audience: "https://api.test".into(),
+                access_ttl: Duration::seconds(access_ttl),
+                ..TokenPolicy::default()
+            },
+            ..TesseraConfig::default()
+        },
+        master_key: w.master.clone(),
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn regression_revoked_token_comes_back_after_reload_within_leeway() {
+    let w = World::new();
+    let t = process(&w, w.clock.clone(), 5).await;
+    t.create_user("alice", PW, "read").await.unwrap();
+    let g = login(&t, None).await;
+    t.revoke_token(&g.access.token, Some("access_token"), "tessera").await.unwrap();
+    // Past `exp`, within the leeway: a verifier still accepts the token's
+    // times, so its revocation must still be known, after any reload.
+    w.clock.advance(Duration::seconds(5 + 20));
+    for reader in [&t, &process(&w, w.clock.clone(), 5).await] {
+        reader.reload_token_state().await.unwrap();
+        assert!(
+            matches!(reader.verify_access_token(&g.access.token), Err(Error::InvalidToken(_))),
+            "a revoked token verified after a reload"
+        );
+    }
+}
+
+#[tokio::test]
+async fn regression_clock_skew_undoes_revocations() {
+    let w = World::new();
+    let reader = process(&w, w.clock.clone(), 60).await;
+    reader.create_user("alice", PW, "read").await.unwrap();
+    let alice = reader.find_user_by_name("alice").await.unwrap();
+    let (a, b) = (login(&reader, None).await, login(&reader, None).await);
+    // The revoking process (a CLI, another node) runs 120 s behind.
+    let behind = Arc::new(ManualClock::new(T0.minus(Duration::seconds(120))));
+    let writer = process(&w, behind, 60).await;
+    writer.revoke_token(a.refresh.secret.expose(), None, "tessera").await.unwrap();
+    writer.log_out_everywhere(&alice.id).await.unwrap();
+    w.clock.advance(Duration::seconds(30));
+    for fresh in [&reader, &process(&w, w.clock.clone(), 60).await] {
+        fresh.reload_token_state().await.unwrap();
+        for g in [&a, &b] {
+            assert!(
+                fresh.verify_access_token(&g.access.token).is_err(),
+                "a revocation by a process 120 s behind was dropped at reload"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn regression_revoke_during_store_outage_lies() {
+    let (_, t) = with_alice(Algorithm::EdDSA).await;
+    let g = login(&t, None).await;
+    // Revocations from elsewhere are not known to be current (a feed cut, a
+    // failed poll): the revoke must still be made durable, never a false Ok.
+    t.set_revocations_current(false);
+    t.revoke_token(&g.access.token, Some("access_token"), "tessera").await.unwrap();
+    t.set_revocations_current(true);
+    t.reload_token_state().await.unwrap();
+    assert!(matches!(t.verify_access_token(&g.access.token), Err(Error::InvalidToken(_))));
+}
+
+#[tokio::test]
+async fn introspection_answers_store_error_rather_than_guess_while_revocations_are_stale() {
+    let (_, t) = with_alice(Algorithm::EdDSA).await;
+    let g = login(&t, None).await;
+    let caller = t.register_client("rs", true, "").await.unwrap();
+    let secret = caller.1.unwrap();
+    let caller = t.authenticate_client("rs", secret.expose()).await.unwrap();
+    t.set_revocations_current(false);
+    assert!(matches!(t.introspect(&g.access.token, &caller).await, Err(Error::Store(_))));
+}
