@@ -41,7 +41,8 @@ fn require_tools() {
     let mut missing = Vec::new();
     let node = Command::new("node").arg("--version").output();
     if !node.is_ok_and(|o| o.status.success()) {
-        missing.push("`node` on PATH (Node.js 20 or later; Debian: `apt-get install -y nodejs npm`)");
+        missing
+            .push("`node` on PATH (Node.js 20 or later; Debian: `apt-get install -y nodejs npm`)");
     }
     if !Path::new(CHROMIUM).exists() {
         missing.push("/usr/bin/chromium (Debian: `apt-get install -y chromium`)");
