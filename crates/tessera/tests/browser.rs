@@ -38,19 +38,29 @@ fn scripts() -> PathBuf {
 
 /// Fails, naming what is missing, unless node, Chromium and playwright-core are all there.
 fn require_tools() {
-    let mut missing = Vec::new();
-    let node = Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|o| o.status.success()) {
-        missing
-            .push("`node` on PATH (Node.js 20 or later; Debian: `apt-get install -y nodejs npm`)");
+    let mut missing: Vec<String> = Vec::new();
+    // playwright-core 1.65 needs Node.js 20 or later.
+    let major = Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            let v = String::from_utf8_lossy(&o.stdout).trim().trim_start_matches('v').to_owned();
+            v.split('.').next().and_then(|m| m.parse::<u32>().ok())
+        });
+    if major.is_none_or(|m| m < 20) {
+        let found = major.map_or_else(|| "none".to_owned(), |m| format!("version {m}"));
+        missing.push(format!("`node` 20 or later on PATH (found: {found})"));
     }
     if !Path::new(CHROMIUM).exists() {
-        missing.push("/usr/bin/chromium (Debian: `apt-get install -y chromium`)");
+        missing.push("/usr/bin/chromium (Debian: `apt-get install -y chromium`)".to_owned());
     }
     if !scripts().join("node_modules/playwright-core/package.json").exists() {
         missing.push(
             "the npm package playwright-core in crates/tessera/tests/browser/node_modules \
-             (`npm ci --prefix crates/tessera/tests/browser`)",
+             (`npm ci --prefix crates/tessera/tests/browser`)"
+                .to_owned(),
         );
     }
     assert!(

@@ -337,8 +337,12 @@ async function main() {
   const name = process.argv[2];
   const cases = suites[name];
   if (!cases) throw new Error(`unknown suite ${JSON.stringify(name)}: one of ${Object.keys(suites)}`);
-  // --no-sandbox: Chromium's sandbox refuses to start as root (CI runs as root).
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  // --no-sandbox: Chromium's sandbox refuses to start as root (CI runs as
+  // root). --disable-dev-shm-usage: containers often have a tiny /dev/shm.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  });
   const failures = [];
   try {
     for (const [title, run] of Object.entries(cases)) {
