@@ -375,6 +375,89 @@ async fn logout_all_by_hybrid_cookie_with_csrf_204_clears_cookies_all_dead() {
     assert_all_dead(&s, &l, "after logout-all by hybrid cookie").await;
 }
 
+/// The names `res` clears (each with `Max-Age=0`), sorted; and no `Clear-Site-Data`.
+fn cleared_names(res: &Response) -> Vec<String> {
+    assert_eq!(header(res, "clear-site-data"), None, "a site-wide wipe");
+    let mut names: Vec<String> = set_cookies(res.headers())
+        .iter()
+        .map(|c| {
+            assert!(c.contains("; Max-Age=0;") && c.contains("; Secure"), "{c}");
+            c.split('=').next().unwrap().to_owned()
+        })
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// Issue 12 item 19: logout-all cleared all four of Tessera's cookies and
+/// answered `Clear-Site-Data: "cookies"`, so a browser also lost another
+/// user's live session-mode login (and the application's cookies). By the
+/// hybrid cookie (read first), it clears the three hybrid cookies only.
+#[tokio::test]
+async fn regression_logout_all_wipes_the_whole_sites_cookies_by_hybrid_cookie() {
+    let s = TestServer::start().await;
+    let alice = three_logins(&s, "alice", "").await;
+    let bob = s.user_session("bob").await;
+    let res = s
+        .req(Method::POST, "/v1/logout-all")
+        .header(
+            "cookie",
+            format!("app_pref=dark; {SESSION}={}; {}", bob.secret, alice.hybrid.site_cookies()),
+        )
+        .header("x-csrf-token", &alice.hybrid.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(cleared_names(&res), [AT, CSRF, RT]);
+    assert_all_dead(&s, &alice, "alice after her logout-all").await;
+    assert_eq!(s.whoami(&bob.secret).await.status(), 200, "bob's session in the same browser");
+}
+
+/// The same by the session cookie: the session cookie only.
+#[tokio::test]
+async fn regression_logout_all_wipes_the_whole_sites_cookies_by_session_cookie() {
+    let s = TestServer::start().await;
+    let l = three_logins(&s, "alice", "").await;
+    let res = post(&s, &l, Via::Session, "/v1/logout-all", None).await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(cleared_names(&res), [SESSION]);
+    assert_all_dead(&s, &l, "after logout-all by session cookie").await;
+}
+
+/// `DELETE /v1/sessions/{id}` of the request's own cookie login left its dead
+/// cookies in the browser; now it clears exactly them. Ending another login,
+/// or by bearer, clears nothing.
+#[tokio::test]
+async fn regression_delete_own_login_leaves_its_dead_cookies() {
+    let s = TestServer::start().await;
+    let l = three_logins(&s, "alice", "").await;
+    let (token_sid, hybrid_sid) = family_ids(&l);
+    // Another login than the request's own: nothing to clear.
+    let res = end(&s, &l, Via::Hybrid, &token_sid).await;
+    assert_eq!(res.status(), 204);
+    assert!(cleared_names(&res).is_empty());
+    let res = end(&s, &l, Via::Session, &hybrid_sid).await;
+    assert_eq!(res.status(), 204);
+    assert!(cleared_names(&res).is_empty());
+    // Its own: the session cookie.
+    let res = end(&s, &l, Via::Session, &l.session_id()).await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(cleared_names(&res), [SESSION]);
+
+    let m = three_logins(&s, "bob", "").await;
+    let (bob_token_sid, bob_hybrid_sid) = family_ids(&m);
+    // By bearer, even its own family: a bearer caller has no cookies.
+    let res = end(&s, &m, Via::Bearer, &bob_token_sid).await;
+    assert_eq!(res.status(), 204);
+    assert!(cleared_names(&res).is_empty());
+    // Its own hybrid family: the three hybrid cookies, not the session's.
+    let res = end(&s, &m, Via::Hybrid, &bob_hybrid_sid).await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(cleared_names(&res), [AT, CSRF, RT]);
+    assert_eq!(s.whoami(&m.session.secret).await.status(), 200, "bob's session lives on");
+}
+
 #[tokio::test]
 async fn logout_all_by_cookie_without_csrf_403_nothing_ended() {
     let s = TestServer::start().await;

@@ -360,6 +360,29 @@ async fn hybrid_logout_with_csrf_204_clears_cookies_family_revoked() {
     assert_eq!(hybrid_user(&s, &other).await, "alice");
 }
 
+/// Issue 12 item 19: the hybrid logout answered `Clear-Site-Data: "cookies"`,
+/// and a browser drops every cookie of the site on it: the application's own
+/// and the session-mode login's (shown in Chromium by
+/// crates/tessera/tests/browser.rs). It clears its three cookies only; the
+/// session login sent along lives on.
+#[tokio::test]
+async fn regression_hybrid_logout_wipes_the_whole_sites_cookies() {
+    let s = TestServer::start().await;
+    let session = s.user_session("alice").await;
+    let h = hybrid_login(&s, "alice").await;
+    let cookie = format!("app_pref=dark; {}={}; {}", SESSION, session.secret, h.hybrid_cookies());
+    let res = hybrid_logout(&s, &cookie, Some(&h.csrf)).await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(header(&res, "clear-site-data"), None, "a site-wide wipe");
+    let mut names: Vec<String> = set_cookies(res.headers())
+        .iter()
+        .map(|c| c.split('=').next().unwrap().to_owned())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, [AT, CSRF, RT]);
+    assert_eq!(s.whoami(&session.secret).await.status(), 200, "the session-mode login");
+}
+
 #[tokio::test]
 async fn hybrid_logout_without_or_wrong_csrf_403_family_alive() {
     let s = TestServer::start().await;

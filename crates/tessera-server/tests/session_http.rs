@@ -123,6 +123,31 @@ async fn logout_response_clears_cookie_exactly() {
     assert!(res.bytes().await.unwrap().is_empty(), "204 has no body");
 }
 
+/// Issue 12 item 19: the logout answered `Clear-Site-Data: "cookies"`, and a
+/// browser drops every cookie of the registrable domain on it: the
+/// application's own and a hybrid login's (shown in Chromium by
+/// crates/tessera/tests/browser.rs). It clears its own cookie, nothing else.
+#[tokio::test]
+async fn regression_session_logout_wipes_the_whole_sites_cookies() {
+    let s = TestServer::start().await;
+    let login = s.user_session("alice").await;
+    let res = s
+        .req(Method::POST, "/v1/session/logout")
+        .header("cookie", format!("app_pref=dark; {}", s.cookie(&login.secret)))
+        .header("x-csrf-token", &login.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(res.headers().get("clear-site-data"), None, "a site-wide wipe");
+    let cookies: Vec<&str> =
+        res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(
+        cookies,
+        ["__Host-tessera_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"]
+    );
+}
+
 // ----------------------------------------------------------------- cookies
 
 #[tokio::test]

@@ -202,12 +202,9 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     let sid = login_of(&state, cookies, &headers).await?;
     state.tessera.verify_hybrid_csrf(&sid, csrf_header(&headers))?;
     state.tessera.revoke_family(&sid).await?;
-    let mut res = cleared(cookies, StatusCode::NO_CONTENT);
-    res.headers_mut().insert(
-        HeaderName::from_static("clear-site-data"),
-        HeaderValue::from_static("\"cookies\""),
-    );
-    Ok(res)
+    // Its three cookies only: no `Clear-Site-Data`, which would take every
+    // cookie of the site with it (the application's, a session-mode login).
+    Ok(cleared(cookies, StatusCode::NO_CONTENT))
 }
 
 /// The login a hybrid request belongs to: from the access-token cookie, or

@@ -2,7 +2,7 @@
 //! `/v1/session/data`.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -203,18 +203,12 @@ async fn logout(
     Ok(cleared(&state))
 }
 
-/// 204 clearing the session cookie (and telling the browser to drop cookies).
+/// 204 clearing the session cookie, and only it: no `Clear-Site-Data`, which
+/// a browser applies to every cookie of the registrable domain (the
+/// application's own, and a login of the other cookie mode).
 fn cleared(state: &AppState) -> Response {
     let cookies = CookiePolicy::new(state.config.secure_cookies);
-    let clear_site = HeaderName::from_static("clear-site-data");
-    (
-        StatusCode::NO_CONTENT,
-        [
-            (header::SET_COOKIE, cookies.clear_session()),
-            (clear_site, HeaderValue::from_static("\"cookies\"")),
-        ],
-    )
-        .into_response()
+    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookies.clear_session())]).into_response()
 }
 
 /// The session's data
