@@ -10,7 +10,8 @@
 //! answered 200 must hold.
 //!
 //! Needs `redis-server` and `redis-cli` on PATH (Debian packages
-//! redis-server and redis-tools) and, for the PostgreSQL test, the server at
+//! redis-server and redis-tools), `faketime` (Debian package faketime) and,
+//! for the PostgreSQL test, the server at
 //! `TESSERA_TEST_POSTGRES_URL`; a missing one fails the test, naming it.
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is how a test reports failure")]
@@ -653,4 +654,50 @@ async fn regression_revoke_during_postgres_outage_lies() {
     assert_eq!(res.status(), 200);
     let revoked = Cred::Access { access: access.clone() };
     assert!(accepted_again(&node, &[("revoked token", &revoked)]).await.is_empty());
+}
+
+/// A revoking process whose clock is 120 s behind (libfaketime on the CLI;
+/// access tokens live 60 s): its revocations must not be dropped by the
+/// server's next reload, nor after a restart.
+#[tokio::test]
+async fn regression_clock_skew_undoes_revocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}/t.db", dir.path().display());
+    let mut settings = Settings::new(store, None);
+    settings.vars.push(("TESSERA_ACCESS_TTL", "60".to_owned()));
+    settings.add_user("alice");
+    let node = Node::start(&settings);
+    let token = Cred::token(&node, "alice", PASSWORD).await;
+    let session = Cred::session(&node, "alice", PASSWORD).await;
+    assert_live(&node, &[("token", &token), ("session", &session)]).await;
+
+    let mut skewed = settings.command(&["logout-all", "alice"]);
+    let program = skewed.get_program().to_owned();
+    let args: Vec<_> = skewed.get_args().map(ToOwned::to_owned).collect();
+    let envs: Vec<_> =
+        skewed.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect();
+    let out = Command::new("faketime")
+        .args(["-f", "-120s"])
+        .arg(program)
+        .args(args)
+        .env_clear()
+        .envs(envs)
+        .current_dir(settings.dir.path())
+        .output()
+        .expect("faketime on PATH (Debian package faketime)");
+    assert!(out.status.success(), "skewed logout-all: {}", String::from_utf8_lossy(&out.stderr));
+
+    let ended = [("token", &token), ("session", &session)];
+    let started = Instant::now();
+    while !accepted_again(&node, &ended).await.is_empty() {
+        assert!(started.elapsed() < DEADLINE, "the skewed logout-all never took effect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A restart reloads everything from the store.
+    drop(node);
+    let node = Node::start(&settings);
+    let accepted = accepted_again(&node, &ended).await;
+    assert!(accepted.is_empty(), "dropped at a restart: {accepted:?}");
+    let fresh = Cred::token(&node, "alice", PASSWORD).await;
+    assert_live(&node, &[("a login after the logout-all", &fresh)]).await;
 }
