@@ -671,7 +671,7 @@ async fn regression_clock_skew_undoes_revocations() {
     let session = Cred::session(&node, "alice", PASSWORD).await;
     assert_live(&node, &[("token", &token), ("session", &session)]).await;
 
-    let mut skewed = settings.command(&["logout-all", "alice"]);
+    let skewed = settings.command(&["logout-all", "alice"]);
     let program = skewed.get_program().to_owned();
     let args: Vec<_> = skewed.get_args().map(ToOwned::to_owned).collect();
     let envs: Vec<_> =
