@@ -21,8 +21,11 @@ use crate::cookie::{ACCESS, CookiePolicy};
 use crate::error::{ApiError, BEARER, BEARER_INVALID};
 use crate::session_auth::CSRF_HEADER;
 
+/// The forward-auth endpoint's path (outside CORS preflights: see `origin`).
+pub const PATH: &str = "/v1/verify";
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/verify", any(verify))
+    Router::new().route(PATH, any(verify))
 }
 
 /// Who the credential belongs to (also sent as `X-Auth-*` headers).
