@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
     tag = "devices",
     responses(
         (status = 200, description = "The caller's sessions and families", body = crate::openapi::DeviceList),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 503, response = crate::openapi::Unavailable),
@@ -71,6 +72,7 @@ async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json
     ),
     responses(
         (status = 204, description = "Ended"),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::NotFound),
@@ -100,6 +102,7 @@ async fn end(
     params(crate::openapi::CsrfHeader),
     responses(
         (status = 204, description = "Logged out everywhere"),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 503, response = crate::openapi::Unavailable),
