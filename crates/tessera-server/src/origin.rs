@@ -76,11 +76,19 @@ fn cors_layer(origins: &OriginPolicy) -> CorsLayer {
 /// the Fetch standard), on any path but the gateway's `/v1/verify`, which
 /// answers every method by its own rules (a browser never needs to preflight
 /// it: gateways call it, and a page's simple GET needs no preflight).
+/// Paths below it count too: Envoy's `ext_authz` appends the original path
+/// to its `path_prefix`, and a gateway takes any 2xx as "let it through".
 fn answers_preflight(req: &Request) -> bool {
     req.method() == Method::OPTIONS
         && req.headers().contains_key(header::ORIGIN)
         && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-        && req.uri().path() != crate::routes::verify::PATH
+        && !is_gateway_path(req.uri().path())
+}
+
+/// `/v1/verify` and every path below it.
+fn is_gateway_path(path: &str) -> bool {
+    path.strip_prefix(crate::routes::verify::PATH)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// tower-http's [`CorsLayer`] answers every `OPTIONS` itself with 200, as a

@@ -246,4 +246,9 @@ async fn regression_every_options_answered_200_by_cors() {
     assert_not_granted(&res, "preflight /v1/verify");
     assert!(headers_all(&res, "access-control-allow-methods").is_empty());
     assert_error(res, 401, "unauthorized").await;
+    // Below it too (Envoy appends the original path to its path_prefix):
+    // never a 2xx a gateway would take for "allowed".
+    let res = preflight(&s, "/v1/verify/app/orders", APP_ORIGIN, "GET").await;
+    assert!(headers_all(&res, "access-control-allow-methods").is_empty());
+    assert_error(res, 404, "not_found").await;
 }
