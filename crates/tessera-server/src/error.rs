@@ -23,6 +23,8 @@ pub struct ApiError {
 
 /// The RFC 6750 challenge for a failed bearer credential.
 pub const BEARER_INVALID: &str = r#"Bearer realm="tessera", error="invalid_token""#;
+/// The RFC 6750 challenge for a request presenting a token in two ways (§3.1).
+pub const BEARER_INVALID_REQUEST: &str = r#"Bearer realm="tessera", error="invalid_request""#;
 /// The RFC 6750 challenge when no bearer credential was given.
 pub const BEARER: &str = r#"Bearer realm="tessera""#;
 /// The challenge for failed HTTP Basic client authentication (RFC 6749 §5.2).

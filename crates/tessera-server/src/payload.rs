@@ -84,9 +84,20 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonOrForm<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let typed = req.headers().contains_key(header::CONTENT_TYPE);
         match kind(req.headers()) {
             Kind::Json => from_json(&read(req, state).await?).map(Self),
             Kind::Form => from_form(&read(req, state).await?).map(Self),
+            // No body and no type: a request with every parameter missing,
+            // so the handler's 400 `invalid_request` names the one it needs
+            // (RFC 7009 §2.1, RFC 7662 §2.1, RFC 6749 §5.2), as for a form
+            // without it. A body of no stated type is still 415.
+            Kind::Other if !typed => match read(req, state).await? {
+                body if body.is_empty() => from_form(&body).map(Self),
+                _ => Err(ApiError::unsupported_media_type(
+                    "expected application/json or application/x-www-form-urlencoded",
+                )),
+            },
             Kind::Other => Err(ApiError::unsupported_media_type(
                 "expected application/json or application/x-www-form-urlencoded",
             )),

@@ -12,7 +12,7 @@ use tessera_core::token::VerifiedBearer;
 use tessera_core::user::UserId;
 
 use crate::AppState;
-use crate::bearer::credentials;
+use crate::bearer::bearer_token;
 use crate::cookie::{ACCESS, CookiePolicy};
 use crate::error::{ApiError, BEARER};
 use crate::session_auth::CSRF_HEADER;
@@ -65,7 +65,9 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let tessera = &state.tessera;
-        if let Some(token) = credentials(&parts.headers, "Bearer") {
+        // RFC 6750's edges (empty, malformed, doubled) are answered there,
+        // before any cookie is considered.
+        if let Some(token) = bearer_token(&parts.headers, &[parts.uri.query()])? {
             let bearer = tessera.verify_access_token(token)?;
             return Ok(Self { user_id: user_of(&bearer)?, credential: Credential::Bearer(bearer) });
         }

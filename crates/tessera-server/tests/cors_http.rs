@@ -217,3 +217,38 @@ async fn cors_cross_origin_post_skipping_preflight_403_csrf_failed_no_effect() {
     assert_eq!(hybrid_refresh(&s, &h.hybrid_cookies(), Some(&h.csrf)).await.status(), 200);
     assert_error(s.try_login("newcomer", PASSWORD).await, 401, "invalid_credentials").await;
 }
+
+/// Issue 12 item 13: every `OPTIONS` was answered 200 by the CORS layer, as a
+/// preflight, whatever it carried. Only what a browser sends as a preflight
+/// (`Origin` and `Access-Control-Request-Method`) is answered by CORS, and
+/// never on `/v1/verify`; any other `OPTIONS` gets the endpoint's own answer.
+#[tokio::test]
+async fn regression_every_options_answered_200_by_cors() {
+    let s = TestServer::start().await;
+    for path in ["/v1/sessions", "/v1/logout-all", "/v1/session/login"] {
+        for origin in [None, Some(APP_ORIGIN)] {
+            let mut b = s.req(Method::OPTIONS, path);
+            if let Some(o) = origin {
+                b = b.header("origin", o);
+            }
+            let what = format!("OPTIONS {path} (origin {origin:?}) without a request method");
+            let res = b.send().await.unwrap();
+            assert!(headers_all(&res, "access-control-allow-methods").is_empty(), "{what}");
+            assert_error(res, 405, "method_not_allowed").await;
+        }
+        // The browser's preflight is still answered.
+        let res = preflight(&s, path, APP_ORIGIN, "POST").await;
+        assert!(res.status().is_success(), "preflight {path}: {}", res.status());
+        assert_granted(&res, &format!("preflight {path}"));
+    }
+    // /v1/verify is for gateways: even a browser's preflight gets its own 401.
+    let res = preflight(&s, "/v1/verify", APP_ORIGIN, "GET").await;
+    assert_not_granted(&res, "preflight /v1/verify");
+    assert!(headers_all(&res, "access-control-allow-methods").is_empty());
+    assert_error(res, 401, "unauthorized").await;
+    // Below it too (Envoy appends the original path to its path_prefix):
+    // never a 2xx a gateway would take for "allowed".
+    let res = preflight(&s, "/v1/verify/app/orders", APP_ORIGIN, "GET").await;
+    assert!(headers_all(&res, "access-control-allow-methods").is_empty());
+    assert_error(res, 404, "not_found").await;
+}

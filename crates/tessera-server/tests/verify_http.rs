@@ -239,6 +239,69 @@ async fn verify_any_method_accepted_200() {
     }
 }
 
+/// Every method a gateway may forward, and a browser-style preflight
+/// (`OPTIONS` with `Origin` and `Access-Control-Request-Method`), which Envoy's
+/// `ext_authz` would forward as is.
+fn every_method(s: &TestServer) -> Vec<(String, reqwest::RequestBuilder)> {
+    let mut all: Vec<(String, reqwest::RequestBuilder)> = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ]
+    .into_iter()
+    .map(|m| (m.to_string(), s.req(m, "/v1/verify")))
+    .collect();
+    let preflight = s
+        .req(Method::OPTIONS, "/v1/verify")
+        .header("origin", APP_ORIGIN)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization");
+    all.push(("OPTIONS preflight".into(), preflight));
+    all
+}
+
+/// Issue 12 item 13: tower-http's CORS layer answered every `OPTIONS` with 200
+/// before `/v1/verify` ran, so behind Envoy's `ext_authz` (which forwards the
+/// client's method) an unauthenticated `OPTIONS` reached the upstream.
+#[tokio::test]
+async fn regression_options_on_verify_answered_200_by_cors_without_credential() {
+    let s = TestServer::start().await;
+    s.create_user("alice", "").await;
+    let login = s.token_login("alice", None).await;
+    for (what, req) in every_method(&s) {
+        let res = req.send().await.unwrap();
+        assert!(
+            headers_all(&res, "access-control-allow-methods").is_empty(),
+            "{what}: answered as a CORS preflight"
+        );
+        assert_no_credential(res, &format!("{what} without a credential")).await;
+    }
+    for (what, req) in every_method(&s) {
+        let res = req.bearer_auth(access(&login)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{what} with a bearer");
+        assert_eq!(header(&res, "x-auth-username").as_deref(), Some("alice"), "{what}");
+        if what != "HEAD" {
+            identity(res).await;
+        }
+    }
+    for (what, req) in every_method(&s) {
+        let res = req.bearer_auth("not.a.token").send().await.unwrap();
+        assert_invalid(res, &format!("{what} with a bad bearer")).await;
+    }
+    // Cookie credentials: the endpoint's own CSRF rule applies to every
+    // method (OPTIONS is safe, the unsafe ones need the token).
+    let h = hybrid_login(&s, "alice").await;
+    for (what, req) in every_method(&s) {
+        let res = req.header("cookie", h.at_cookie()).send().await.unwrap();
+        let unsafe_method = ["POST", "PUT", "PATCH", "DELETE"].contains(&what.as_str());
+        assert_eq!(res.status(), if unsafe_method { 403 } else { 200 }, "{what} with a cookie");
+    }
+}
+
 #[tokio::test]
 async fn verify_cookie_unsafe_original_method_without_csrf_403_with_csrf_200() {
     let s = TestServer::start().await;

@@ -1224,3 +1224,56 @@ async fn postgres_link_cut_fails_closed_and_recovers_by_itself() {
     assert_eq!(res.status(), 200, "ready again");
     token_login(&base, "alice").await;
 }
+
+/// Issue 12 item 14, for the cluster example: the per-address lock must land
+/// on the client, never on nginx (which every request comes from). 30 failed
+/// logins at once from one client (127.0.0.2), with different usernames and
+/// spread over the three nodes, lock that client's address on every node
+/// (the counters are in Redis), the right password included; another client
+/// (127.0.0.3) logs in, and its devices page shows its own address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regression_failed_logins_through_the_cluster_lock_every_user() {
+    let Some(c) = Cluster::with_nginx().await else { return };
+    c.add_user("alice");
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .no_proxy()
+            .local_address(std::net::IpAddr::from(ip))
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    };
+    let (attacker, victim) = (from([127, 0, 0, 2]), from([127, 0, 0, 3]));
+    let login = |client: &reqwest::Client, user: String, password: &str| {
+        client
+            .post(c.nginx().url("/v1/token/login"))
+            .json(&json!({"username": user, "password": password}))
+            .send()
+    };
+    let mut spray = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        spray.spawn(login(&attacker, format!("sprayed{i}"), "wrong password"));
+    }
+    while let Some(res) = spray.join_next().await {
+        let status = res.unwrap().unwrap().status().as_u16();
+        assert!([401, 429].contains(&status), "a failed login answered {status}");
+    }
+    for _ in 0..3 {
+        let res = login(&attacker, "alice".to_owned(), PASSWORD).await.unwrap();
+        assert_eq!(res.status(), 429, "the spraying client's address, on every node");
+    }
+    let res = login(&victim, "alice".to_owned(), PASSWORD).await.unwrap();
+    assert_eq!(res.status(), 200, "another client's login is not locked");
+    let token: Value = res.json().await.unwrap();
+    let list: Value = victim
+        .get(c.nginx().url("/v1/sessions"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let current = list["sessions"].as_array().unwrap().iter().find(|d| d["current"] == true);
+    assert_eq!(current.unwrap()["ip"], "127.0.0.3", "the node saw the client: {list}");
+}

@@ -38,6 +38,7 @@ fn time(unix: Option<i64>) -> Value {
     tag = "admin",
     responses(
         (status = 200, description = "The keys", body = crate::openapi::KeyList),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 503, response = crate::openapi::Unavailable),
@@ -75,6 +76,7 @@ async fn list_keys(State(state): State<AppState>, bearer: Bearer) -> Result<Json
     tag = "admin",
     responses(
         (status = 200, description = "The new current key", body = crate::openapi::RotatedKey),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 503, response = crate::openapi::Unavailable),
@@ -105,6 +107,7 @@ fn user_id(id: &str) -> Result<UserId, ApiError> {
     params(("id" = String, Path, description = "The user id")),
     responses(
         (status = 204, description = "Logged out everywhere"),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::NotFound),
@@ -133,6 +136,7 @@ async fn logout_all(
     params(("id" = String, Path, description = "The user id")),
     responses(
         (status = 204, description = "Disabled"),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::NotFound),

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
     tag = "devices",
     responses(
         (status = 200, description = "The caller's sessions and families", body = crate::openapi::DeviceList),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 503, response = crate::openapi::Unavailable),
@@ -77,6 +78,7 @@ async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<Json
     responses(
         (status = 204, description = "Ended",
             headers(("Set-Cookie" = String, description = "When the request's own cookie login was ended: that login's cookies with `Max-Age=0`"))),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::NotFound),
@@ -117,6 +119,7 @@ async fn end(
     responses(
         (status = 204, description = "Logged out everywhere",
             headers(("Set-Cookie" = String, description = "By cookie: the cookies of the request's own login with `Max-Age=0`"))),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 503, response = crate::openapi::Unavailable),

@@ -177,7 +177,7 @@ struct TokenParam {
 ///
 /// RFC 7009: 200 even for an unknown token (a token of another client is left alone). A
 /// refresh token revokes its family; an access token is denied until it would have
-/// expired. A missing `token` is 400 `invalid_request`.
+/// expired. A missing `token` (an empty request included) is 400 `invalid_request`.
 #[utoipa::path(
     post,
     path = "/oauth/revoke",
@@ -215,7 +215,8 @@ async fn revoke(
 /// Introspect a token
 ///
 /// RFC 7662, for confidential clients only (HTTP Basic or `client_secret`); without
-/// client authentication 401 `invalid_client`.
+/// client authentication 401 `invalid_client`. A missing `token` (an empty request
+/// included) is 400 `invalid_request`.
 #[utoipa::path(
     post,
     path = "/oauth/introspect",
@@ -241,13 +242,15 @@ async fn introspect(
     headers: HeaderMap,
     JsonOrForm(req): JsonOrForm<TokenParam>,
 ) -> Result<Json<Value>, ApiError> {
+    // A missing token is 400 before client authentication, as for revoke:
+    // the request is malformed whoever sends it.
+    let token =
+        req.token.as_deref().ok_or_else(|| ApiError::invalid_request("token is required"))?;
     let caller =
         identify(&state, &headers, req.client_id.as_deref(), req.client_secret.as_deref()).await;
     let Ok(Caller::Confidential(client)) = caller else {
         return Err(Error::InvalidClient("introspection needs a confidential client").into());
     };
-    let token =
-        req.token.as_deref().ok_or_else(|| ApiError::invalid_request("token is required"))?;
     Ok(Json(match state.tessera.introspect(token, &client).await? {
         Introspection::Active { claims, username } => json!({
             "active": true,

@@ -1,10 +1,12 @@
 //! `/v1/verify`: forward authentication for nginx `auth_request`, Traefik
 //! `forwardAuth`, Envoy `ext_authz` and Caddy `forward_auth`.
 //!
-//! Answers only 200, 401, 403 or 503, so a gateway that treats anything else
-//! as an error fails closed. Identity headers the client sent (`X-Auth-*`,
-//! `Remote-User`, …) are never read: the answer's headers are built here
-//! from the verified credential only.
+//! Answers only 200, 400, 401, 403 or 503, and every gateway refuses the
+//! request on anything but a 2xx, so it fails closed. Every method is
+//! answered here by the same rules (never by CORS: Envoy's `ext_authz`
+//! forwards the client's method, `OPTIONS` included). Identity headers the
+//! client sent (`X-Auth-*`, `Remote-User`, …) are never read: the answer's
+//! headers are built here from the verified credential only.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -16,13 +18,16 @@ use tessera_core::Error;
 use tessera_core::token::VerifiedBearer;
 
 use crate::AppState;
-use crate::bearer::credentials;
+use crate::bearer::bearer_token;
 use crate::cookie::{ACCESS, CookiePolicy};
 use crate::error::{ApiError, BEARER, BEARER_INVALID};
 use crate::session_auth::CSRF_HEADER;
 
+/// The forward-auth endpoint's path (outside CORS preflights: see `origin`).
+pub const PATH: &str = "/v1/verify";
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/verify", any(verify))
+    Router::new().route(PATH, any(verify))
 }
 
 /// Who the credential belongs to (also sent as `X-Auth-*` headers).
@@ -97,7 +102,7 @@ fn insufficient() -> ApiError {
     )
 }
 
-/// Maps every failure onto the four statuses a gateway understands.
+/// Maps every credential failure onto 401, 403 or 503.
 fn gateway_error(e: Error, presented: bool) -> ApiError {
     match e {
         Error::Store(_) => ApiError::from(e),
@@ -114,10 +119,13 @@ fn gateway_error(e: Error, presented: bool) -> ApiError {
 /// Verify a request (forward auth)
 ///
 /// For nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz` and Caddy
-/// `forward_auth`; any method is accepted. Credentials are read from
+/// `forward_auth`; every method is answered by the same rules, `OPTIONS` included
+/// (it is never a CORS preflight here). Credentials are read from
 /// `Authorization: Bearer`, then the hybrid cookie, then the session cookie. Answers
-/// only 200, 401, 403 or 503. When the original method is unsafe and the credential is
-/// a cookie, the CSRF token is required.
+/// only 200, 400, 401, 403 or 503: 400 `invalid_request` when the request presents a
+/// token twice (`Authorization` and an `access_token` query parameter, here or in the
+/// original URI; RFC 6750 §3.1). When the original method is unsafe and the credential
+/// is a cookie, the CSRF token is required.
 #[utoipa::path(
     get,
     path = "/v1/verify",
@@ -133,6 +141,7 @@ fn gateway_error(e: Error, presented: bool) -> ApiError {
                 ("X-Auth-Method" = String, description = "`method`"),
                 ("X-Auth-Session" = String, description = "`session`"),
             )),
+        (status = 400, response = crate::openapi::InvalidRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 503, response = crate::openapi::Unavailable),
@@ -158,7 +167,7 @@ async fn check(
     query: Option<&str>,
 ) -> Result<Identity, ApiError> {
     let required = required_scope(query)?;
-    let identity = identify(state, method, headers).await?;
+    let identity = identify(state, method, headers, query).await?;
     if !tessera_core::scope::covers(&identity.scope, &required) {
         return Err(insufficient());
     }
@@ -184,13 +193,24 @@ async fn token_identity(
     })
 }
 
+/// The query strings of the request being verified: this one's, and the
+/// original request's as the gateway forwards it (a client's
+/// `?access_token=` reaches Tessera there).
+fn queries<'a>(query: Option<&'a str>, headers: &'a HeaderMap) -> [Option<&'a str>; 3] {
+    let original = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).and_then(|u| u.split_once('?')).map(|p| p.1)
+    };
+    [query, original("x-original-uri"), original("x-forwarded-uri")]
+}
+
 async fn identify(
     state: &AppState,
     method: &Method,
     headers: &HeaderMap,
+    query: Option<&str>,
 ) -> Result<Identity, ApiError> {
-    // 1. Authorization: Bearer.
-    if let Some(token) = credentials(headers, "Bearer") {
+    // 1. Authorization: Bearer (RFC 6750's edges answered as everywhere else).
+    if let Some(token) = bearer_token(headers, &queries(query, headers))? {
         let bearer =
             state.tessera.verify_access_token(token).map_err(|e| gateway_error(e, true))?;
         return token_identity(state, &bearer, "bearer").await;
