@@ -84,8 +84,10 @@ impl Tessera {
     /// hashing; `InvalidCredentials` when wrong.
     async fn check_current_password(&self, user: &User, current: &str) -> Result<()> {
         let keys = self.throttle.keys(user.username.as_str(), None);
-        let reservation =
-            self.throttle.reserve_at(self.stores.attempts.as_ref(), &keys, self.clock.now()).await?;
+        let reservation = self
+            .throttle
+            .reserve_at(self.stores.attempts.as_ref(), &keys, self.clock.now())
+            .await?;
         let checked = self
             .hashes
             .verify_for(&keys.all(), current.to_owned(), user.password_hash.clone())

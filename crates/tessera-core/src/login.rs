@@ -41,8 +41,10 @@ impl Tessera {
         let keys = self.throttle.keys(username, client.ip.as_deref());
         // Counted before hashing (check-then-count let concurrent guesses
         // through): at most the limit per window is ever checked.
-        let reservation =
-            self.throttle.reserve_at(self.stores.attempts.as_ref(), &keys, self.clock.now()).await?;
+        let reservation = self
+            .throttle
+            .reserve_at(self.stores.attempts.as_ref(), &keys, self.clock.now())
+            .await?;
         let outcome = self.check_credentials(username, password, &keys).await.and_then(|user| {
             let granted = grant(&user).map_err(|refused| {
                 tracing::info!(username, reason = %refused, "login refused after the password");

@@ -378,9 +378,7 @@ impl HashPool {
             self.jobs.send(job).map_err(|_| Error::Internal("hash pool closed".to_owned()))?;
             Ok(result)
         });
-        async move {
-            queued?.await.map_err(|_| Error::Internal("hash task failed".to_owned()))
-        }
+        async move { queued?.await.map_err(|_| Error::Internal("hash task failed".to_owned())) }
     }
 }
 
@@ -631,7 +629,8 @@ mod tests {
     async fn regression_unbounded_hash_queue_sheds_when_full_and_per_requester() {
         let (pool, release) = held_pool(16);
         let ran = Arc::new(AtomicUsize::new(0));
-        let mut waiting = vec![pool.run(&["a:x"], counting(&ran)), pool.run(&["a:x"], counting(&ran))];
+        let mut waiting =
+            vec![pool.run(&["a:x"], counting(&ran)), pool.run(&["a:x"], counting(&ran))];
         let over_share = pool.run(&["u:y", "a:x"], counting(&ran)).await;
         assert!(matches!(over_share, Err(Error::Overloaded(_))), "{over_share:?}");
         // Others still get in, up to the whole capacity (the held job is one).

@@ -5,7 +5,7 @@ use std::time::Duration as StdDuration;
 
 use anyhow::{Context, Result, bail};
 use tessera_core::csrf::OriginPolicy;
-use tessera_core::password::PasswordPolicy;
+use tessera_core::password::{HashQueuePolicy, PasswordPolicy};
 use tessera_core::refresh::RefreshPolicy;
 use tessera_core::service::Registration;
 use tessera_core::session::SessionPolicy;
@@ -129,6 +129,14 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         RegistrationArg::Open => Registration::Open,
         RegistrationArg::Closed => Registration::Closed,
     };
+    let ipv6_prefix = pick!(login_ipv6_prefix, 64);
+    if !(1..=128).contains(&ipv6_prefix) {
+        bail!("TESSERA_LOGIN_IPV6_PREFIX must be 1 to 128 bits, got {ipv6_prefix}");
+    }
+    let hash_queue = pick!(hash_queue, 128);
+    if hash_queue == 0 {
+        bail!("TESSERA_HASH_QUEUE must be at least 1");
+    }
     let core = TesseraConfig {
         password: PasswordPolicy { min_chars: pick!(password_min_length, 8) },
         session: SessionPolicy {
@@ -142,7 +150,9 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         throttle: ThrottlePolicy {
             max_failures: pick!(login_max_failures, 5).max(1),
             window: Duration::seconds(positive("TESSERA_LOGIN_WINDOW", pick!(login_window, 300))?),
+            ipv6_prefix,
         },
+        hash_queue: HashQueuePolicy { capacity: hash_queue },
     };
     let mut server = ServerConfig::new(origins);
     server.secure_cookies = !pick!(insecure_cookies, false);
