@@ -198,11 +198,10 @@ struct Node {
 
 impl Cluster {
     fn new(redis: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let unique = dir.path().file_name().unwrap().to_string_lossy().replace('.', "");
         Self {
-            redis_prefix: redis.then(|| format!("throttle-test-{unique}")),
-            dir,
+            redis_prefix: redis
+                .then(|| tessera_store::testing::fresh_redis_prefix("throttle-test")),
+            dir: tempfile::tempdir().unwrap(),
             master_key: MasterKey::generate(&OsEntropy),
             verified: Arc::new(AtomicUsize::new(0)),
         }
@@ -212,10 +211,8 @@ impl Cluster {
         let url = format!("sqlite://{}", self.dir.path().join("tessera.db").display());
         let mut stores = tessera_store::open(&url).await.unwrap();
         if let Some(prefix) = &self.redis_prefix {
-            let url = std::env::var("TESSERA_TEST_REDIS_URL")
-                .expect("TESSERA_TEST_REDIS_URL must name the test Redis");
             let settings = tessera_store::redis::RedisSettings {
-                url,
+                url: tessera_store::testing::redis_url(),
                 prefix: prefix.clone(),
                 idle_ttl: Duration::seconds(1800),
                 absolute_ttl: Duration::seconds(43_200),
