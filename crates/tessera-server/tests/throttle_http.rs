@@ -358,9 +358,9 @@ async fn regression_check_then_count_30_concurrent_29_wrong_then_right() {
 async fn regression_unbounded_hash_queue_sheds_503_and_one_address_cannot_fill_it() {
     let cluster = Cluster::new(false);
     let (gate, inside) = Gate::new();
-    // Capacity 16: one address may hold 2 places. Four threads, so that
+    // Capacity 8: one address may hold 2 places. Four threads, so that
     // every admitted hash is seen entering the hasher.
-    let node = cluster.node(4, 16, Some(gate.clone())).await;
+    let node = cluster.node(4, 8, Some(gate.clone())).await;
     let login = |user: String, from: &str| {
         node.post("/v1/token/login")
             .header("x-forwarded-for", from)

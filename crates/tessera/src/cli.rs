@@ -226,7 +226,7 @@ pub struct SettingsArgs {
     #[arg(long, global = true, env = "TESSERA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
     /// Password hashes waiting or running at once; past it, 503 with
-    /// Retry-After. One account or address gets an eighth [default: 128].
+    /// Retry-After. One account or address gets a quarter [default: 128].
     #[arg(long, global = true, env = "TESSERA_HASH_QUEUE")]
     pub hash_queue: Option<usize>,
     /// Verified access tokens remembered per node; 0 verifies every
