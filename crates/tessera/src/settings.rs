@@ -255,6 +255,28 @@ mod tests {
     }
 
     #[test]
+    fn throttle_prefix_and_hash_queue_from_file_flags_and_bounds() {
+        let s = resolve(SettingsArgs::default()).unwrap();
+        assert_eq!((s.core.throttle.ipv6_prefix, s.core.hash_queue.capacity), (64, 128));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "login_ipv6_prefix = 56\nhash_queue = 32\n").unwrap();
+        let file = parse(&["tessera", "--config", path.to_str().unwrap()]);
+        let s = resolve(file).unwrap();
+        assert_eq!((s.core.throttle.ipv6_prefix, s.core.hash_queue.capacity), (56, 32));
+        let flags = parse(&["tessera", "--login-ipv6-prefix", "48", "--hash-queue", "9"]);
+        let s = resolve(flags).unwrap();
+        assert_eq!((s.core.throttle.ipv6_prefix, s.core.hash_queue.capacity), (48, 9));
+        for bad in [
+            SettingsArgs { login_ipv6_prefix: Some(0), ..Default::default() },
+            SettingsArgs { login_ipv6_prefix: Some(129), ..Default::default() },
+            SettingsArgs { hash_queue: Some(0), ..Default::default() },
+        ] {
+            assert!(resolve(bad).is_err());
+        }
+    }
+
+    #[test]
     fn unknown_file_key_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
