@@ -61,9 +61,7 @@ impl FromRequestParts<AppState> for Client {
 /// Warns (rate-limited) that a forwarding header from `peer`, which is not
 /// a trusted proxy, was ignored.
 fn warn_if_forwarded(headers: &HeaderMap, peer: IpAddr, now: Timestamp) {
-    let Some(name) = FORWARDING_HEADERS.into_iter().find(|h| headers.contains_key(*h)) else {
-        return;
-    };
+    let Some(name) = forwarding_header(headers) else { return };
     if let Some(suppressed) = UNTRUSTED_FORWARDING.admit_at(now) {
         tracing::warn!(
             %peer,
@@ -74,6 +72,11 @@ fn warn_if_forwarded(headers: &HeaderMap, peer: IpAddr, now: Timestamp) {
              counted (and throttled) as the proxy's address"
         );
     }
+}
+
+/// The first forwarding header `headers` carry, if any.
+fn forwarding_header(headers: &HeaderMap) -> Option<&'static str> {
+    FORWARDING_HEADERS.into_iter().find(|h| headers.contains_key(*h))
 }
 
 /// At most one warning per `period` seconds, counting the ones held back.
@@ -108,6 +111,21 @@ impl WarningGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarding_header_any_of_the_three_names_in_any_case() {
+        for name in ["X-Forwarded-For", "forwarded", "X-REAL-IP"] {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                axum::http::HeaderValue::from_static("198.51.100.7"),
+            );
+            assert!(forwarding_header(&headers).is_some(), "{name}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(header::USER_AGENT, axum::http::HeaderValue::from_static("curl"));
+        assert_eq!(forwarding_header(&headers), None);
+    }
 
     #[test]
     fn warning_gate_one_per_period_counting_the_held_back() {
