@@ -10,14 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera_core::OsEntropy;
-use tessera_core::password::{Argon2idHasher, HashPool, PasswordCheck};
+use tessera_core::password::{Argon2idHasher, HashPool, HashQueuePolicy, PasswordCheck};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let threads: usize = args.next().map_or(1, |a| a.parse().expect("threads: a number"));
     let seconds: u64 = args.next().map_or(5, |a| a.parse().expect("seconds: a number"));
-    let pool = Arc::new(HashPool::new(Arc::new(Argon2idHasher::default()), threads));
+    let queue = HashQueuePolicy::default();
+    let pool = Arc::new(HashPool::new(Arc::new(Argon2idHasher::default()), threads, queue));
     let hash = pool.hash("bench password 123".into(), &OsEntropy).await.expect("hash");
     // One warm-up verification per thread: the kept Argon2 memory is faulted in.
     let verify = |pool: Arc<HashPool>, hash| async move {

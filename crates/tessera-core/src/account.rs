@@ -53,10 +53,7 @@ impl Tessera {
         keep: CurrentLogin,
     ) -> Result<()> {
         self.config.password.check(new)?;
-        let check = self.hashes.verify(current.to_owned(), user.password_hash.clone()).await?;
-        if check == PasswordCheck::Mismatch {
-            return Err(Error::InvalidCredentials("wrong current password"));
-        }
+        self.check_current_password(user, current).await?;
         let hash = self.hashes.hash(new.to_owned(), self.entropy.as_ref()).await?;
         if !self.stores.users.set_password_hash(&user.id, &hash).await? {
             return Err(Error::Unauthorized("user deleted"));
@@ -79,6 +76,28 @@ impl Tessera {
         }
         self.announce(Change::SessionsChanged).await;
         Ok(())
+    }
+
+    /// Checks `current` as `user`'s password, counted in the same
+    /// per-account throttle as a login (a stolen access token must not
+    /// buy unlimited guesses): `RateLimited` past the limit, before any
+    /// hashing; `InvalidCredentials` when wrong.
+    async fn check_current_password(&self, user: &User, current: &str) -> Result<()> {
+        let keys = self.throttle.keys(user.username.as_str(), None);
+        let reservation = self
+            .throttle
+            .reserve_at(self.stores.attempts.as_ref(), &keys, self.clock.now())
+            .await?;
+        let checked = self
+            .hashes
+            .verify_for(&keys.all(), current.to_owned(), user.password_hash.clone())
+            .await
+            .and_then(|check| match check {
+                PasswordCheck::Match => Ok(()),
+                PasswordCheck::Mismatch => Err(Error::InvalidCredentials("wrong current password")),
+            });
+        self.settle(reservation, &checked).await;
+        checked
     }
 
     /// Disables (or re-enables) a user by name. Disabling ends every session

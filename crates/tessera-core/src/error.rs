@@ -53,6 +53,11 @@ pub enum Error {
         /// Seconds until the lock ends.
         retry_after: i64,
     },
+    /// The server is too busy to take this on now (the password hash
+    /// queue is full, or this requester's share of it); retry shortly. The
+    /// text is for logs only.
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
     /// The named thing does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,

@@ -517,7 +517,8 @@ impl RevocationStore for MemoryStore {
 #[derive(Debug)]
 pub struct MemoryAttempts {
     entries: moka::sync::Cache<String, Attempts>,
-    /// Serialises compare-and-swap (failures are rare; this is not a hot path).
+    /// Serialises compare-and-swap: every login reserves (and a success
+    /// gives back) its count here, each swap a read and a write under it.
     swap: Mutex<()>,
 }
 

@@ -7,7 +7,7 @@
 //! `/v1/verify` and session checks (latency isolation).
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, LazyLock, Mutex, mpsc};
 
@@ -206,6 +206,91 @@ fn argon2_into(
 /// One hashing job: runs on a pool thread and sends its own result.
 type HashJob = Box<dyn FnOnce() + Send>;
 
+/// How many hashes may wait at once, in all and per requester.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashQueuePolicy {
+    /// Hashes admitted at once, waiting or running (default 128). Past it a
+    /// request is refused at once (`Overloaded`: 503 with `Retry-After`)
+    /// rather than queued behind work that would make it wait for seconds.
+    pub capacity: usize,
+}
+
+impl Default for HashQueuePolicy {
+    fn default() -> Self {
+        Self { capacity: 128 }
+    }
+}
+
+impl HashQueuePolicy {
+    /// Hashes one requester (an account, an address) may have admitted at
+    /// once: a quarter of the capacity (at least one), so one flood fills
+    /// at most a quarter of the queue and never starves the others, while
+    /// many users behind one NAT or proxy address still log in together.
+    pub fn per_requester(&self) -> usize {
+        (self.capacity / 4).max(1)
+    }
+}
+
+/// The hashes admitted and not yet finished, in all and per requester.
+#[derive(Debug)]
+struct Admission {
+    policy: HashQueuePolicy,
+    admitted: Mutex<Admitted>,
+}
+
+#[derive(Debug, Default)]
+struct Admitted {
+    total: usize,
+    per_requester: HashMap<String, usize>,
+}
+
+impl Admission {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Admitted> {
+        self.admitted.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A place in the queue for a hash done for `requesters`, or
+    /// `Overloaded` when the queue or one requester's share is full.
+    fn admit(self: &Arc<Self>, requesters: &[&str]) -> Result<Ticket> {
+        let mut admitted = self.lock();
+        if admitted.total >= self.policy.capacity {
+            return Err(Error::Overloaded("password hash queue full"));
+        }
+        let share = self.policy.per_requester();
+        if requesters.iter().any(|r| admitted.per_requester.get(*r).is_some_and(|n| *n >= share)) {
+            return Err(Error::Overloaded("one requester's share of the hash queue is full"));
+        }
+        admitted.total += 1;
+        for r in requesters {
+            *admitted.per_requester.entry((*r).to_owned()).or_default() += 1;
+        }
+        let requesters = requesters.iter().map(|r| (*r).to_owned()).collect();
+        Ok(Ticket { admission: Arc::clone(self), requesters })
+    }
+}
+
+/// One admitted hash's place in the queue, given back when the job is done
+/// with: run, skipped, panicked, or dropped with the pool.
+struct Ticket {
+    admission: Arc<Admission>,
+    requesters: Vec<String>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut admitted = self.admission.lock();
+        admitted.total = admitted.total.saturating_sub(1);
+        for r in &self.requesters {
+            if let Some(n) = admitted.per_requester.get_mut(r) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    admitted.per_requester.remove(r);
+                }
+            }
+        }
+    }
+}
+
 /// Runs a [`PasswordHasher`] on its own threads, at most `size` hashes at a
 /// time, so hashing never runs on (or starves) the async workers.
 ///
@@ -215,60 +300,96 @@ type HashJob = Box<dyn FnOnce() + Send>;
 /// requests therefore admits logins only at a trickle: leave headroom. Each
 /// thread keeps its Argon2 memory between hashes. The threads end when the
 /// pool is dropped.
+///
+/// The queue is bounded ([`HashQueuePolicy`]): a hash past the bound, or past
+/// its requester's share, is refused at once (`Overloaded`). A queued hash
+/// whose caller has gone (a client that hung up) is skipped, not computed:
+/// abandoned logins must not make the next ones wait.
 #[derive(Debug)]
 pub struct HashPool {
     hasher: Arc<dyn PasswordHasher>,
     jobs: mpsc::Sender<HashJob>,
+    admission: Arc<Admission>,
 }
 
 impl HashPool {
-    /// A pool of `size` hashing threads (at least one).
-    pub fn new(hasher: Arc<dyn PasswordHasher>, size: usize) -> Self {
-        let (jobs, queue) = mpsc::channel::<HashJob>();
-        let queue = Arc::new(Mutex::new(queue));
+    /// A pool of `size` hashing threads (at least one) and a queue bounded
+    /// by `queue`.
+    pub fn new(hasher: Arc<dyn PasswordHasher>, size: usize, queue: HashQueuePolicy) -> Self {
+        let (jobs, waiting) = mpsc::channel::<HashJob>();
+        let waiting = Arc::new(Mutex::new(waiting));
         for n in 0..size.max(1) {
-            let queue = Arc::clone(&queue);
+            let waiting = Arc::clone(&waiting);
             let spawned = std::thread::Builder::new()
                 .name(format!("tessera-hash-{n}"))
-                .spawn(move || hash_thread(&queue));
+                .spawn(move || hash_thread(&waiting));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start a password hashing thread");
             }
         }
-        Self { hasher, jobs }
+        let admission =
+            Arc::new(Admission { policy: queue, admitted: Mutex::new(Admitted::default()) });
+        Self { hasher, jobs, admission }
     }
 
     /// Hashes `password` with a fresh salt from `entropy`.
     pub async fn hash(&self, password: String, entropy: &dyn Entropy) -> Result<PasswordHash> {
         let salt = entropy::bytes::<16>(entropy);
         let hasher = Arc::clone(&self.hasher);
-        self.run(move || hasher.hash(&password, &salt)).await?
+        self.run(&[], move || hasher.hash(&password, &salt)).await?
     }
 
     /// Verifies `password` against `hash`.
     pub async fn verify(&self, password: String, hash: PasswordHash) -> Result<PasswordCheck> {
-        let hasher = Arc::clone(&self.hasher);
-        self.run(move || hasher.verify(&password, &hash)).await
+        self.verify_for(&[], password, hash).await
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let (done, result) = oneshot::channel();
-        let job: HashJob = Box::new(move || {
-            // The caller may have gone (a client that hung up); nothing to tell.
-            let _ = done.send(job());
+    /// Verifies `password` against `hash` for `requesters` (throttle keys:
+    /// the account, the address), each held to its share of the queue.
+    pub async fn verify_for(
+        &self,
+        requesters: &[&str],
+        password: String,
+        hash: PasswordHash,
+    ) -> Result<PasswordCheck> {
+        let hasher = Arc::clone(&self.hasher);
+        self.run(requesters, move || hasher.verify(&password, &hash)).await
+    }
+
+    /// Queues `job` (or refuses it, before queueing, when the queue is
+    /// full); its result. Dropping the returned future abandons the job.
+    fn run<T, F>(&self, requesters: &[&str], job: F) -> impl Future<Output = Result<T>> + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let queued = self.admission.admit(requesters).and_then(|ticket| {
+            let (done, result) = oneshot::channel();
+            let job: HashJob = Box::new(move || {
+                // Its caller has gone: nobody would read the answer (the
+                // place is given back as the job is dropped).
+                if done.is_closed() {
+                    return;
+                }
+                let answer = job();
+                // The place is free before the caller hears back.
+                drop(ticket);
+                let _ = done.send(answer);
+            });
+            self.jobs.send(job).map_err(|_| Error::Internal("hash pool closed".to_owned()))?;
+            Ok(result)
         });
-        self.jobs.send(job).map_err(|_| Error::Internal("hash pool closed".to_owned()))?;
-        result.await.map_err(|_| Error::Internal("hash task failed".to_owned()))
+        async move { queued?.await.map_err(|_| Error::Internal("hash task failed".to_owned())) }
     }
 }
 
 /// A pool thread: lowers its own priority, then runs jobs until the pool is
 /// dropped. A job that panics is caught, so one bad hash cannot shrink the pool
 /// (its caller sees "hash task failed").
-fn hash_thread(queue: &Mutex<mpsc::Receiver<HashJob>>) {
+fn hash_thread(waiting: &Mutex<mpsc::Receiver<HashJob>>) {
     lower_priority();
     loop {
-        let next = match queue.lock() {
+        let next = match waiting.lock() {
             Ok(queue) => queue.recv(),
             Err(_) => return,
         };
@@ -300,6 +421,8 @@ fn lower_priority() {}
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
     use crate::OsEntropy;
 
@@ -458,14 +581,79 @@ mod tests {
 
     #[tokio::test]
     async fn hash_pool_survives_a_panicking_job() {
-        let pool = HashPool::new(Arc::new(Exploding), 1);
+        let pool = HashPool::new(Arc::new(Exploding), 1, HashQueuePolicy::default());
         assert!(pool.hash("boom".into(), &OsEntropy).await.is_err());
         assert_eq!(pool.hash("fine".into(), &OsEntropy).await.unwrap().as_phc(), "fine");
     }
 
+    /// A pool of one thread, held inside a job until `release` is sent.
+    fn held_pool(capacity: usize) -> (HashPool, std::sync::mpsc::Sender<()>) {
+        let pool = HashPool::new(Arc::new(cheap()), 1, HashQueuePolicy { capacity });
+        let (entered, inside) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        // Its caller stays, or the job would be skipped.
+        tokio::spawn(pool.run(&[], move || {
+            entered.send(()).unwrap();
+            released.recv().unwrap();
+        }));
+        inside.recv().unwrap();
+        (pool, release)
+    }
+
+    fn counting(ran: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
+        let ran = Arc::clone(ran);
+        move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Issue 12 item 8: 300 logins opened and dropped made a real login wait
+    /// 5 s, because every abandoned hash was still computed.
+    #[tokio::test]
+    async fn regression_unbounded_hash_queue_hashes_for_clients_that_left() {
+        let (pool, release) = held_pool(64);
+        let ran = Arc::new(AtomicUsize::new(0));
+        // Queued behind the held thread; their callers hang up at once.
+        for _ in 0..40 {
+            drop(pool.run(&[], counting(&ran)));
+        }
+        let last = pool.run(&[], counting(&ran));
+        release.send(()).unwrap();
+        last.await.unwrap();
+        // One thread, first in first out: every abandoned job came and went.
+        assert_eq!(ran.load(Ordering::SeqCst), 1, "only the waiting caller's hash ran");
+    }
+
+    /// Issue 12 item 8: the queue is bounded, and one requester (an
+    /// account, an address) gets only its share of it.
+    #[tokio::test]
+    async fn regression_unbounded_hash_queue_sheds_when_full_and_per_requester() {
+        let (pool, release) = held_pool(8);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let mut waiting =
+            vec![pool.run(&["a:x"], counting(&ran)), pool.run(&["a:x"], counting(&ran))];
+        let over_share = pool.run(&["u:y", "a:x"], counting(&ran)).await;
+        assert!(matches!(over_share, Err(Error::Overloaded(_))), "{over_share:?}");
+        // Others still get in, up to the whole capacity (the held job is one).
+        for i in 0..5 {
+            waiting.push(pool.run(&[&format!("a:{i}")], counting(&ran)));
+        }
+        let full = pool.run(&["a:fresh"], counting(&ran)).await;
+        assert!(matches!(full, Err(Error::Overloaded(_))), "{full:?}");
+        release.send(()).unwrap();
+        for w in waiting {
+            w.await.unwrap();
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 7);
+        // Every place was given back.
+        pool.run(&["a:x"], counting(&ran)).await.unwrap();
+        assert_eq!(pool.admission.lock().total, 0);
+        assert!(pool.admission.lock().per_requester.is_empty());
+    }
+
     #[tokio::test]
     async fn hash_pool_roundtrip() {
-        let pool = HashPool::new(Arc::new(cheap()), 2);
+        let pool = HashPool::new(Arc::new(cheap()), 2, HashQueuePolicy::default());
         let h = pool.hash("hunter2hunter2".into(), &OsEntropy).await.unwrap();
         assert_eq!(pool.verify("hunter2hunter2".into(), h).await.unwrap(), PasswordCheck::Match);
     }

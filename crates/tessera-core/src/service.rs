@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::entropy::Entropy;
 use crate::error::Result;
 use crate::master_key::MasterKey;
-use crate::password::{HashPool, PasswordHash, PasswordHasher, PasswordPolicy};
+use crate::password::{HashPool, HashQueuePolicy, PasswordHash, PasswordHasher, PasswordPolicy};
 use crate::refresh::RefreshPolicy;
 use crate::session::SessionPolicy;
 use crate::session_cache::SessionCache;
@@ -43,6 +43,8 @@ pub struct TesseraConfig {
     pub token: TokenPolicy,
     /// Login throttling.
     pub throttle: ThrottlePolicy,
+    /// Bounds of the password hash queue.
+    pub hash_queue: HashQueuePolicy,
 }
 
 /// The core service.
@@ -94,7 +96,7 @@ impl Tessera {
     /// Assembles the service: hashes one random password for the dummy hash,
     /// loads (or creates) the key ring and loads the revocations.
     pub async fn new(parts: TesseraParts) -> Result<Self> {
-        let hashes = HashPool::new(parts.hasher, parts.hash_concurrency);
+        let hashes = HashPool::new(parts.hasher, parts.hash_concurrency, parts.config.hash_queue);
         let dummy = crate::secret::Secret::generate(parts.entropy.as_ref());
         let dummy_hash = hashes.hash(dummy.expose().to_owned(), parts.entropy.as_ref()).await?;
         let tokens = Self::load_token_state(

@@ -1,26 +1,37 @@
 //! Login throttling, per account and per client address.
 //!
 //! - **Account** (the username as typed, case-folded, whether or not it
-//!   exists, so throttling reveals nothing): at `max_failures` failures
-//!   within `window` of the first, further attempts are refused until the
-//!   window ends. The lock never grows and never outlasts the window, so an
-//!   attacker cannot lock a user out for longer than that after their last
-//!   attempt.
-//! - **Address**: at `4 × max_failures` failures within `window` (password
+//!   exists, so throttling reveals nothing): at most `max_failures` guesses
+//!   are checked within `window` of the first; further attempts are refused
+//!   until the window ends. The lock never grows and never outlasts the
+//!   window, so an attacker cannot lock a user out for longer than that after
+//!   their last attempt.
+//! - **Address**: at `4 × max_failures` guesses within `window` (password
 //!   spraying across many usernames), the address is refused for `window`,
 //!   doubling with each repeat lock up to a day. The growth falls on the
-//!   attacker's address, not on the victim's account.
+//!   attacker's address, not on the victim's account. IPv6 addresses are
+//!   keyed by their prefix (`/64` by default): one host holds a whole `/64`
+//!   and can pick a new address per guess.
 //!
-//! A refused attempt is answered before any password hashing, identically
-//! for existing and unknown accounts, correct password included.
+//! **Reserve, then hash.** An attempt is counted as a failure *before* its
+//! password is hashed, by one atomic compare-and-swap of the counters, and
+//! refused (before any hashing) once the counted attempts reach the limit.
+//! However many guesses arrive at once, on one node or many sharing the
+//! counters, at most `max_failures` per account per window are ever checked
+//! (check-then-count let 88 of 200 concurrent guesses through). The attempt
+//! then settles: a failure keeps its count; a success, and an attempt whose
+//! guess was never checked, give their own reservation back. A success does
+//! not forgive the other attempts of the window, in flight or failed: they
+//! were guesses, and forgiving them would hand an attacker a fresh allowance
+//! each time the owner logs in. An attempt abandoned by its client counts as
+//! a failure (its guess may have been checked).
 //!
 //! The policy is decided here; an [`AttemptStore`] only keeps the counters:
 //! in process memory on one node, in Redis when several nodes share the
 //! load (so an attacker cannot multiply the allowance by the node count).
-//! Updates are compare-and-swap, so concurrent failures on several nodes are
-//! all counted.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
 
 use async_trait::async_trait;
 
@@ -31,15 +42,19 @@ use crate::store::StoreError;
 /// Throttle settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ThrottlePolicy {
-    /// Failures per account within the window before attempts are refused.
+    /// Guesses per account checked within the window; further attempts are
+    /// refused until it ends.
     pub max_failures: u32,
     /// The counting window, and the account lock's length.
     pub window: Duration,
+    /// Leading bits of an IPv6 address that key the per-address counter
+    /// (default 64: a host usually holds a whole `/64`).
+    pub ipv6_prefix: u8,
 }
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
-        Self { max_failures: 5, window: Duration::seconds(300) }
+        Self { max_failures: 5, window: Duration::seconds(300), ipv6_prefix: 64 }
     }
 }
 
@@ -47,15 +62,18 @@ impl Default for ThrottlePolicy {
 const ADDRESS_FACTOR: u32 = 4;
 /// Longest address lock.
 const MAX_ADDRESS_LOCK: i64 = 86_400;
-/// Compare-and-swap attempts before a failure is given up as uncounted.
-const MAX_SWAPS: usize = 16;
+/// Compare-and-swap attempts before a reservation is given up (503). Every
+/// round some writer wins, and past the limit readers refuse without
+/// writing, so a contender needs at most about `limit` rounds.
+const MAX_SWAPS: usize = 256;
 
 /// The counters kept under one throttle key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attempts {
     /// Unix second the current counting window opened.
     pub window_start: i64,
-    /// Failures in the current window.
+    /// Attempts counted in the current window: failed ones and those still
+    /// being checked.
     pub failures: u32,
     /// Unix second until which attempts are refused.
     pub locked_until: i64,
@@ -81,10 +99,10 @@ impl Attempts {
         it.next().is_none().then_some(a)
     }
 
-    /// The counters after one more failure at `now`: a new window if the
-    /// last one ended, and a lock of `lock(strikes)` (at least a window) from
-    /// the window's start once `limit` is reached.
-    fn after_failure(
+    /// The counters after one more attempt is counted at `now`: a new
+    /// window if the last one ended, and a lock of `lock(strikes)` (at least
+    /// a window) from the window's start once `limit` is reached.
+    fn after_reservation(
         mut self,
         now: i64,
         window: i64,
@@ -102,6 +120,24 @@ impl Attempts {
         }
         self
     }
+
+    /// The counters after one attempt counted in the window that opened at
+    /// `window_start` is given back; `None` when there is nothing to give
+    /// back (that window has ended: its count is gone already).
+    fn after_refund(mut self, window_start: i64, limit: u32) -> Option<Self> {
+        if self.window_start != window_start || self.failures == 0 {
+            return None;
+        }
+        // A lock set in this window came from the count that reached the
+        // limit; below the limit again, it lifts (with its strike). A lock
+        // from an earlier window had ended before this window counted.
+        if self.failures == limit && self.locked_until > self.window_start {
+            self.locked_until = 0;
+            self.strikes = self.strikes.saturating_sub(1);
+        }
+        self.failures -= 1;
+        Some(self)
+    }
 }
 
 /// Persistence of failure counters. Records may vanish after their
@@ -111,8 +147,10 @@ pub trait AttemptStore: Send + Sync + fmt::Debug {
     /// The counters under `key`, or `None`.
     async fn attempts(&self, key: &str) -> std::result::Result<Option<Attempts>, StoreError>;
     /// Replaces the counters under `key` with `next`, kept at least
-    /// `keep_for`, if they still equal `expected` (`None`: absent). `false`
-    /// (and no write) if another writer changed them first.
+    /// `keep_for`, if they still equal `expected` (`None`: absent), as one
+    /// atomic step: of concurrent swaps from the same `expected`, on any
+    /// number of nodes, exactly one succeeds. `false` (and no write) if
+    /// another writer changed them first.
     async fn swap_attempts(
         &self,
         key: &str,
@@ -125,20 +163,75 @@ pub trait AttemptStore: Send + Sync + fmt::Debug {
 }
 
 /// The keys one login attempt is counted under.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptKeys {
     account: String,
     address: Option<String>,
 }
 
 impl AttemptKeys {
-    /// Keys for `username` (case-folded) from `address` (if known).
-    pub fn new(username: &str, address: Option<&str>) -> Self {
+    /// Keys for `username` (case-folded) from `address` (if known), an IPv6
+    /// address keyed by its first `ipv6_prefix` bits.
+    pub fn new(username: &str, address: Option<&str>, ipv6_prefix: u8) -> Self {
         Self {
             account: format!("u:{}", username.to_lowercase()),
-            address: address.map(|a| format!("a:{a}")),
+            address: address.map(|a| address_key(a, ipv6_prefix)),
         }
     }
+
+    /// The account's key.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The address's key, if the address is known.
+    pub fn address(&self) -> Option<&str> {
+        self.address.as_deref()
+    }
+
+    /// Both keys (the requesters a hash is done for).
+    pub fn all(&self) -> Vec<&str> {
+        [Some(self.account.as_str()), self.address.as_deref()].into_iter().flatten().collect()
+    }
+}
+
+/// `a:<address>`, an IPv6 address cut to its network prefix
+/// (`a:2001:db8:1:2::/64`): one IPv6 host can change the low bits at will.
+/// IPv4-mapped IPv6 addresses count as the IPv4 address they map.
+fn address_key(address: &str, ipv6_prefix: u8) -> String {
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("a:{v4}"),
+            None => {
+                let len = ipv6_prefix.min(128);
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                format!("a:{}/{len}", Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        },
+        _ => format!("a:{address}"),
+    }
+}
+
+/// An attempt counted before its guess is checked. Settle it with
+/// [`LoginThrottle::release`] (a success, or a guess never checked) or
+/// [`Reservation::keep`] (a failure: the count stays).
+#[derive(Debug)]
+#[must_use = "a reservation is settled with release or keep"]
+pub struct Reservation {
+    keys: AttemptKeys,
+    /// The window each count went into (a refund only ever undoes its own).
+    account_window: i64,
+    address_window: Option<i64>,
+}
+
+impl Reservation {
+    /// The keys this attempt is counted under.
+    pub fn keys(&self) -> &AttemptKeys {
+        &self.keys
+    }
+
+    /// The attempt failed: its count stays.
+    pub fn keep(self) {}
 }
 
 /// The login throttle: the policy over an [`AttemptStore`].
@@ -153,172 +246,114 @@ impl LoginThrottle {
         Self { policy }
     }
 
-    /// `RateLimited` if either key is locked at `now`; `Store` if the
-    /// counters cannot be read (fail closed).
-    pub async fn check_at(
-        &self,
-        store: &dyn AttemptStore,
-        keys: &AttemptKeys,
-        now: Timestamp,
-    ) -> Result<()> {
-        let now = now.unix();
-        let mut until = None;
-        for key in [Some(&keys.account), keys.address.as_ref()].into_iter().flatten() {
-            if let Some(a) = store.attempts(key).await?
-                && a.locked_until > now
-            {
-                until = until.max(Some(a.locked_until));
-            }
-        }
-        match until {
-            Some(until) => Err(Error::RateLimited { retry_after: until - now }),
-            None => Ok(()),
-        }
+    /// The keys an attempt on `username` from `address` counts under.
+    pub fn keys(&self, username: &str, address: Option<&str>) -> AttemptKeys {
+        AttemptKeys::new(username, address, self.policy.ipv6_prefix)
     }
 
-    /// Counts a failed attempt under both keys.
-    pub async fn record_failure_at(
+    /// Counts one attempt under both keys before its guess is checked:
+    /// `RateLimited` (nothing counted) if either key has reached its limit
+    /// at `now`; `Store` if the counters cannot be read or written (fail
+    /// closed).
+    pub async fn reserve_at(
         &self,
         store: &dyn AttemptStore,
         keys: &AttemptKeys,
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<Reservation> {
+        let now = now.unix();
         let window = self.policy.window.as_secs();
-        self.count(store, &keys.account, now.unix(), self.policy.max_failures, &|_| window).await?;
-        if let Some(address) = &keys.address {
-            let limit = self.policy.max_failures.saturating_mul(ADDRESS_FACTOR);
-            let grow =
-                |strikes: u32| window.saturating_mul(1 << strikes.min(20)).min(MAX_ADDRESS_LOCK);
-            self.count(store, address, now.unix(), limit, &grow).await?;
+        let limit = self.policy.max_failures;
+        let account_window = self.reserve(store, &keys.account, now, limit, &|_| window).await?;
+        let address_window = match &keys.address {
+            None => None,
+            Some(address) => {
+                let grow = |strikes: u32| {
+                    window.saturating_mul(1 << strikes.min(20)).min(MAX_ADDRESS_LOCK)
+                };
+                match self.reserve(store, address, now, self.address_limit(), &grow).await {
+                    Ok(start) => Some(start),
+                    Err(refused) => {
+                        // Refused attempts count nowhere.
+                        self.refund(store, &keys.account, account_window, limit).await?;
+                        return Err(refused);
+                    }
+                }
+            }
+        };
+        Ok(Reservation { keys: keys.clone(), account_window, address_window })
+    }
+
+    /// Gives `reservation`'s counts back: the login succeeded, or its guess
+    /// was never checked. Only its own counts: the window's other attempts
+    /// stay counted.
+    pub async fn release(&self, store: &dyn AttemptStore, reservation: Reservation) -> Result<()> {
+        let Reservation { keys, account_window, address_window } = reservation;
+        self.refund(store, &keys.account, account_window, self.policy.max_failures).await?;
+        if let (Some(address), Some(start)) = (&keys.address, address_window) {
+            self.refund(store, address, start, self.address_limit()).await?;
         }
         Ok(())
     }
 
-    async fn count(
+    fn address_limit(&self) -> u32 {
+        self.policy.max_failures.saturating_mul(ADDRESS_FACTOR)
+    }
+
+    /// Counts one attempt under `key`, as one compare-and-swap, unless it
+    /// is locked; the start of the window it was counted in.
+    async fn reserve(
         &self,
         store: &dyn AttemptStore,
         key: &str,
         now: i64,
         limit: u32,
         lock: &(dyn Fn(u32) -> i64 + Sync),
-    ) -> Result<()> {
+    ) -> Result<i64> {
         let window = self.policy.window.as_secs();
         // Kept long enough to outlive any lock it can carry.
         let keep_for = Duration::seconds(window.max(MAX_ADDRESS_LOCK) * 2);
         for _ in 0..MAX_SWAPS {
             let current = store.attempts(key).await?;
-            let next = current.unwrap_or_default().after_failure(now, window, limit, lock);
+            let counted = current.unwrap_or_default();
+            if counted.locked_until > now {
+                return Err(Error::RateLimited { retry_after: counted.locked_until - now });
+            }
+            let next = counted.after_reservation(now, window, limit, lock);
             if store.swap_attempts(key, current.as_ref(), &next, keep_for).await? {
+                return Ok(next.window_start);
+            }
+        }
+        Err(contended(key))
+    }
+
+    /// Gives back one attempt counted under `key` in the window that opened
+    /// at `window_start`.
+    async fn refund(
+        &self,
+        store: &dyn AttemptStore,
+        key: &str,
+        window_start: i64,
+        limit: u32,
+    ) -> Result<()> {
+        let keep_for = Duration::seconds(self.policy.window.as_secs().max(MAX_ADDRESS_LOCK) * 2);
+        for _ in 0..MAX_SWAPS {
+            let Some(current) = store.attempts(key).await? else { return Ok(()) };
+            let Some(next) = current.after_refund(window_start, limit) else { return Ok(()) };
+            if store.swap_attempts(key, Some(&current), &next, keep_for).await? {
                 return Ok(());
             }
         }
-        Err(Error::Internal(format!("throttle counter {key:?} kept changing")))
+        Err(contended(key))
     }
+}
 
-    /// A successful login clears the account's failures (not the address's).
-    pub async fn record_success(&self, store: &dyn AttemptStore, keys: &AttemptKeys) -> Result<()> {
-        store.clear_attempts(&keys.account).await?;
-        Ok(())
-    }
+/// A counter that kept changing under us: the store is overwhelmed; fail
+/// closed (503) rather than let the attempt through uncounted.
+fn contended(key: &str) -> Error {
+    Error::Store(StoreError::Unavailable(format!("throttle counter {key:?} kept changing").into()))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::memory::MemoryAttempts;
-
-    const T0: i64 = 1_790_000_000;
-
-    fn at(s: i64) -> Timestamp {
-        Timestamp::from_unix(T0 + s)
-    }
-
-    /// The policy over the in-memory counters, checked and fed synchronously.
-    struct Throttle(LoginThrottle, MemoryAttempts);
-
-    impl Throttle {
-        fn check_at(&self, k: &AttemptKeys, now: Timestamp) -> Result<()> {
-            block_on(self.0.check_at(&self.1, k, now))
-        }
-        fn record_failure_at(&self, k: &AttemptKeys, now: Timestamp) {
-            block_on(self.0.record_failure_at(&self.1, k, now)).unwrap();
-        }
-        fn record_success(&self, k: &AttemptKeys) {
-            block_on(self.0.record_success(&self.1, k)).unwrap();
-        }
-    }
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
-    }
-
-    fn throttle() -> Throttle {
-        let policy = ThrottlePolicy { max_failures: 3, window: Duration::seconds(60) };
-        Throttle(LoginThrottle::new(policy), MemoryAttempts::default())
-    }
-
-    #[test]
-    fn throttle_account_locks_at_threshold_until_window_ends() {
-        let t = throttle();
-        let k = AttemptKeys::new("Alice", Some("192.0.2.1"));
-        for s in 0..3 {
-            assert!(t.check_at(&k, at(s)).is_ok());
-            t.record_failure_at(&k, at(s));
-        }
-        assert!(matches!(t.check_at(&k, at(3)), Err(Error::RateLimited { retry_after: 57 })));
-        // Same account from another address, another case: still locked.
-        let other = AttemptKeys::new("ALICE", Some("198.51.100.9"));
-        assert!(t.check_at(&other, at(30)).is_err());
-        assert!(t.check_at(&k, at(60)).is_ok(), "never longer than the window");
-    }
-
-    #[test]
-    fn throttle_success_clears_account_failures() {
-        let t = throttle();
-        let k = AttemptKeys::new("bob", None);
-        t.record_failure_at(&k, at(0));
-        t.record_failure_at(&k, at(1));
-        t.record_success(&k);
-        t.record_failure_at(&k, at(2));
-        assert!(t.check_at(&k, at(3)).is_ok());
-    }
-
-    #[test]
-    fn throttle_spraying_usernames_locks_the_address_with_growth() {
-        let t = throttle();
-        for i in 0..12 {
-            t.record_failure_at(&AttemptKeys::new(&format!("user{i}"), Some("203.0.113.5")), at(i));
-        }
-        let fresh = AttemptKeys::new("never-tried", Some("203.0.113.5"));
-        assert!(matches!(t.check_at(&fresh, at(12)), Err(Error::RateLimited { .. })));
-        assert!(t.check_at(&AttemptKeys::new("never-tried", Some("192.0.2.7")), at(12)).is_ok());
-        assert!(t.check_at(&fresh, at(60)).is_ok(), "first address lock: one window");
-        for i in 0..12 {
-            t.record_failure_at(
-                &AttemptKeys::new(&format!("v{i}"), Some("203.0.113.5")),
-                at(100 + i),
-            );
-        }
-        assert!(t.check_at(&fresh, at(100 + 60 + 30)).is_err(), "second lock: two windows");
-        assert!(t.check_at(&fresh, at(100 + 120)).is_ok());
-    }
-
-    #[test]
-    fn attempts_encode_decode_roundtrip_and_reject_garbage() {
-        let a = Attempts { window_start: 5, failures: 2, locked_until: 9, strikes: 1 };
-        assert_eq!(Attempts::decode(&a.encode()), Some(a));
-        for bad in ["", "1 2 3", "1 2 3 4 5", "a b c d", "1 -2 3 4"] {
-            assert_eq!(Attempts::decode(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn throttle_unknown_and_known_accounts_are_counted_alike() {
-        let t = throttle();
-        let ghost = AttemptKeys::new("nobody", None);
-        for s in 0..3 {
-            t.record_failure_at(&ghost, at(s));
-        }
-        assert!(t.check_at(&ghost, at(3)).is_err());
-    }
-}
+#[path = "throttle_tests.rs"]
+mod tests;

@@ -455,13 +455,27 @@ impl Tessera {
         client: ClientInfo,
     ) -> Result<(User, TokenGrant)> {
         let app = self.public_client(client_id).await?;
-        let user = self.authenticate(username, password, &client).await?;
-        let allowed = if app.scope.is_empty() {
-            user.scope.clone()
-        } else {
-            scope::narrow(Some(&app.scope), &user.scope).unwrap_or_default()
-        };
-        let scope = scope::narrow(scope, &allowed)?;
+        // What the request and the client alone decide is answered before
+        // the password is checked (400 `invalid_scope`). What depends on the
+        // user is answered after it, as a failed login, counted: a distinct
+        // answer would tell a guesser that the password was right.
+        if let Some(requested) = scope {
+            let malformed = |_| Error::InvalidScope("malformed scope".into());
+            scope::normalize(requested).map_err(malformed)?;
+            if !app.scope.is_empty() {
+                scope::narrow(Some(requested), &app.scope)?;
+            }
+        }
+        let (user, scope) = self
+            .authenticate_for(username, password, &client, |user| {
+                let allowed = if app.scope.is_empty() {
+                    user.scope.clone()
+                } else {
+                    scope::narrow(Some(&app.scope), &user.scope).unwrap_or_default()
+                };
+                scope::narrow(scope, &allowed)
+            })
+            .await?;
         let request =
             FamilyRequest { client_id: app.id.clone(), scope: scope.clone(), kind, client };
         let refresh = self.start_family(&user, request).await?;

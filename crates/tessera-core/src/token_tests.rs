@@ -110,7 +110,8 @@ async fn token_scope_narrows_never_grows() {
             ClientInfo::default(),
         )
         .await;
-    assert!(matches!(grow, Err(Error::InvalidScope(_))));
+    // Beyond the user's scope: refused as a failed login (issue 12 item 10).
+    assert!(matches!(grow, Err(Error::InvalidCredentials(_))));
     let g = login(&t, Some("read write")).await;
     let narrowed =
         t.refresh_tokens(g.refresh.secret.expose(), "tessera", Some("read")).await.unwrap();

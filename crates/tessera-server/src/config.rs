@@ -14,7 +14,8 @@ pub struct ServerConfig {
     pub origins: OriginPolicy,
     /// Largest request body, in bytes (default 64 KiB).
     pub body_limit: usize,
-    /// Peers whose `X-Forwarded-For` is believed.
+    /// Peers whose `X-Forwarded-For` is believed (every field line of it,
+    /// as one list).
     pub trusted_proxies: TrustedProxies,
     /// Send `Strict-Transport-Security` on every response: set when the
     /// server itself speaks TLS (default off).
@@ -68,24 +69,34 @@ impl TrustedProxies {
         self.0.iter().any(|&(net, len)| prefix_matches(net, ip, len))
     }
 
-    /// The client address of a request from `peer`: the right-most
-    /// `X-Forwarded-For` entry that is not itself a trusted proxy, when the
-    /// peer is trusted; the peer otherwise.
-    pub fn client_address(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+    /// The client address of a request from `peer`: when the peer is
+    /// trusted, the right-most `X-Forwarded-For` hop that is not itself a
+    /// trusted proxy (the last one a trusted proxy saw connect); the peer
+    /// otherwise. `forwarded_for` holds the header's field lines in order:
+    /// they are one list (RFC 9110 §5.3), so a line a client sent and the
+    /// line its proxy appended are read together, right to left. A hop that
+    /// is not an address stops the walk at the last trusted hop.
+    pub fn client_address(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
         if !self.contains(peer) {
             return peer;
         }
-        let hops = forwarded_for.unwrap_or("").split(',').rev().map(str::trim);
+        let hops = forwarded_for.iter().rev().flat_map(|line| line.split(',').rev()).map(str::trim);
         let mut client = peer;
         for hop in hops {
-            match hop.parse::<IpAddr>() {
-                Ok(ip) if self.contains(ip) => client = ip,
-                Ok(ip) => return ip,
-                Err(_) => return client,
+            match hop_address(hop) {
+                Some(ip) if self.contains(ip) => client = ip,
+                Some(ip) => return ip,
+                None => return client,
             }
         }
         client
     }
+}
+
+/// One `X-Forwarded-For` hop: an address, or one with a port
+/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`), which some proxies write.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
 }
 
 fn prefix_matches(net: IpAddr, ip: IpAddr, len: u8) -> bool {
@@ -127,15 +138,29 @@ mod tests {
     #[test]
     fn forwarded_for_believed_only_from_trusted_peers() {
         let t = TrustedProxies::parse("10.0.0.0/8").unwrap();
-        let spoof = Some("6.6.6.6");
+        let spoof = &["6.6.6.6"];
         assert_eq!(t.client_address(ip("203.0.113.9"), spoof), ip("203.0.113.9"), "untrusted peer");
-        assert_eq!(t.client_address(ip("10.0.0.2"), Some("1.2.3.4, 10.0.0.5")), ip("1.2.3.4"));
+        assert_eq!(t.client_address(ip("10.0.0.2"), &["1.2.3.4, 10.0.0.5"]), ip("1.2.3.4"));
         assert_eq!(
-            t.client_address(ip("10.0.0.2"), Some("6.6.6.6, 1.2.3.4")),
+            t.client_address(ip("10.0.0.2"), &["6.6.6.6, 1.2.3.4"]),
             ip("1.2.3.4"),
             "right-most untrusted"
         );
-        assert_eq!(t.client_address(ip("10.0.0.2"), None), ip("10.0.0.2"));
-        assert_eq!(t.client_address(ip("10.0.0.2"), Some("garbage")), ip("10.0.0.2"));
+        assert_eq!(t.client_address(ip("10.0.0.2"), &[]), ip("10.0.0.2"));
+        assert_eq!(t.client_address(ip("10.0.0.2"), &["garbage"]), ip("10.0.0.2"));
+        assert_eq!(t.client_address(ip("10.0.0.2"), &["1.2.3.4:4711"]), ip("1.2.3.4"));
+        assert_eq!(t.client_address(ip("10.0.0.2"), &["[2001:db8::1]:80"]), ip("2001:db8::1"));
+    }
+
+    /// Issue 12 item 12: behind a proxy that appends its own field line
+    /// (HAProxy `option forwardfor`), only the first line, the client's own,
+    /// was read: the client chose its address.
+    #[test]
+    fn regression_only_first_forwarded_for_line_read() {
+        let t = TrustedProxies::parse("10.0.0.2").unwrap();
+        let lines = ["6.6.6.6", "203.0.113.50"];
+        assert_eq!(t.client_address(ip("10.0.0.2"), &lines), ip("203.0.113.50"));
+        let lines = ["6.6.6.6, 7.7.7.7", "203.0.113.50, 10.0.0.2"];
+        assert_eq!(t.client_address(ip("10.0.0.2"), &lines), ip("203.0.113.50"));
     }
 }

@@ -149,6 +149,16 @@ impl From<Error> for ApiError {
                 e.retry_after = Some(u32::try_from(retry_after.max(1)).unwrap_or(u32::MAX));
                 e
             }
+            Error::Overloaded(why) => {
+                tracing::warn!(reason = why, "shedding load");
+                let mut e = Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the server is busy; retry shortly",
+                );
+                e.retry_after = Some(1);
+                e
+            }
             Error::NotFound => Self::not_found(),
             Error::Store(StoreError::Corrupt(detail)) => {
                 tracing::error!(%detail, "corrupt store record");

@@ -238,8 +238,10 @@ async fn token_login_form_body_200() {
     assert_eq!(body["token_type"], "Bearer");
 }
 
+/// A scope the user lacks is refused like a wrong password (issue 12 item
+/// 10: a distinct 400 told a guesser the password was right).
 #[tokio::test]
-async fn token_login_scope_beyond_user_400_invalid_scope() {
+async fn token_login_scope_beyond_user_401_like_a_wrong_password() {
     let s = TestServer::start().await;
     s.create_user("alice", "read").await;
     let res = s
@@ -248,7 +250,7 @@ async fn token_login_scope_beyond_user_400_invalid_scope() {
         .send()
         .await
         .unwrap();
-    assert_error(res, 400, "invalid_scope").await;
+    assert_error(res, 401, "invalid_credentials").await;
 }
 
 #[tokio::test]

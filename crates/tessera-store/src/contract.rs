@@ -574,6 +574,32 @@ pub async fn attempts_compare_and_set(stores: Stores) {
     assert_eq!(counted, 16, "every concurrent failure counted");
 }
 
+/// Of concurrent swaps from the same expected counters, exactly one
+/// succeeds: the login throttle counts an attempt *before* checking its
+/// password on this, so at most the limit is ever admitted, on any number of
+/// nodes.
+pub async fn attempts_concurrent_swaps_one_winner(stores: Stores) {
+    let keep = Duration::seconds(600);
+    let start = Arc::new(tokio::sync::Barrier::new(32));
+    let tasks: Vec<_> = (0..32_u32)
+        .map(|i| {
+            let (store, start) = (Arc::clone(&stores.attempts), Arc::clone(&start));
+            tokio::spawn(async move {
+                let next =
+                    Attempts { window_start: 1, failures: i + 1, locked_until: 0, strikes: 0 };
+                start.wait().await;
+                store.swap_attempts("u:race", None, &next, keep).await.unwrap().then_some(next)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        winners.extend(t.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1, "exactly one swap from the same counters wins");
+    assert_eq!(stores.attempts.attempts("u:race").await.unwrap(), Some(winners[0]));
+}
+
 /// Expands to one test per contract rule. `$make` is an async expression
 /// yielding fresh, empty [`Stores`].
 #[macro_export]
@@ -588,7 +614,8 @@ macro_rules! store_contract_suite {
             refresh_concurrent_rotation_one_winner, refresh_collisions_conflict,
             refresh_revocation, refresh_purge_expired, clients_roundtrip_and_conflict,
             keys_initialise_rotate_prune, keys_concurrent_rotation_one_winner,
-            revocations_load_and_purge, attempts_compare_and_set);
+            revocations_load_and_purge, attempts_compare_and_set,
+            attempts_concurrent_swaps_one_winner);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

@@ -194,6 +194,10 @@ pub struct SettingsArgs {
     /// Login throttle window in seconds [default: 300].
     #[arg(long, global = true, env = "TESSERA_LOGIN_WINDOW")]
     pub login_window: Option<i64>,
+    /// Leading bits of an IPv6 client address the per-address login throttle
+    /// keys on, 1 to 128 [default: 64].
+    #[arg(long, global = true, env = "TESSERA_LOGIN_IPV6_PREFIX")]
+    pub login_ipv6_prefix: Option<u8>,
     /// Comma-separated addresses or CIDRs whose X-Forwarded-For is believed [default: none].
     #[arg(long, global = true, env = "TESSERA_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
@@ -221,6 +225,10 @@ pub struct SettingsArgs {
     /// Concurrent Argon2 hashes [default: number of CPUs].
     #[arg(long, global = true, env = "TESSERA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+    /// Password hashes waiting or running at once; past it, 503 with
+    /// Retry-After. One account or address gets a quarter [default: 128].
+    #[arg(long, global = true, env = "TESSERA_HASH_QUEUE")]
+    pub hash_queue: Option<usize>,
     /// Verified access tokens remembered per node; 0 verifies every
     /// presentation in full [default: 100000].
     #[arg(long, global = true, env = "TESSERA_TOKEN_CACHE_CAPACITY")]

@@ -5,7 +5,7 @@ use std::time::Duration as StdDuration;
 
 use anyhow::{Context, Result, bail};
 use tessera_core::csrf::OriginPolicy;
-use tessera_core::password::PasswordPolicy;
+use tessera_core::password::{HashQueuePolicy, PasswordPolicy};
 use tessera_core::refresh::RefreshPolicy;
 use tessera_core::service::Registration;
 use tessera_core::session::SessionPolicy;
@@ -129,6 +129,14 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         RegistrationArg::Open => Registration::Open,
         RegistrationArg::Closed => Registration::Closed,
     };
+    let ipv6_prefix = pick!(login_ipv6_prefix, 64);
+    if !(1..=128).contains(&ipv6_prefix) {
+        bail!("TESSERA_LOGIN_IPV6_PREFIX must be 1 to 128 bits, got {ipv6_prefix}");
+    }
+    let hash_queue = pick!(hash_queue, 128);
+    if hash_queue == 0 {
+        bail!("TESSERA_HASH_QUEUE must be at least 1");
+    }
     let core = TesseraConfig {
         password: PasswordPolicy { min_chars: pick!(password_min_length, 8) },
         session: SessionPolicy {
@@ -142,7 +150,9 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
         throttle: ThrottlePolicy {
             max_failures: pick!(login_max_failures, 5).max(1),
             window: Duration::seconds(positive("TESSERA_LOGIN_WINDOW", pick!(login_window, 300))?),
+            ipv6_prefix,
         },
+        hash_queue: HashQueuePolicy { capacity: hash_queue },
     };
     let mut server = ServerConfig::new(origins);
     server.secure_cookies = !pick!(insecure_cookies, false);
@@ -242,6 +252,28 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:1");
         assert_eq!(s.store, "memory");
         assert_eq!(s.core.session.idle_ttl, Duration::seconds(5));
+    }
+
+    #[test]
+    fn throttle_prefix_and_hash_queue_from_file_flags_and_bounds() {
+        let s = resolve(SettingsArgs::default()).unwrap();
+        assert_eq!((s.core.throttle.ipv6_prefix, s.core.hash_queue.capacity), (64, 128));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "login_ipv6_prefix = 56\nhash_queue = 32\n").unwrap();
+        let file = parse(&["tessera", "--config", path.to_str().unwrap()]);
+        let s = resolve(file).unwrap();
+        assert_eq!((s.core.throttle.ipv6_prefix, s.core.hash_queue.capacity), (56, 32));
+        let flags = parse(&["tessera", "--login-ipv6-prefix", "48", "--hash-queue", "9"]);
+        let s = resolve(flags).unwrap();
+        assert_eq!((s.core.throttle.ipv6_prefix, s.core.hash_queue.capacity), (48, 9));
+        for bad in [
+            SettingsArgs { login_ipv6_prefix: Some(0), ..Default::default() },
+            SettingsArgs { login_ipv6_prefix: Some(129), ..Default::default() },
+            SettingsArgs { hash_queue: Some(0), ..Default::default() },
+        ] {
+            assert!(resolve(bad).is_err());
+        }
     }
 
     #[test]

@@ -46,6 +46,7 @@ struct Change {
         (status = 403, response = crate::openapi::Forbidden),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::RateLimited),
         (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("bearer" = []), ("session_cookie" = []), ("hybrid_cookie" = []))

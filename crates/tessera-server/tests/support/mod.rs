@@ -140,6 +140,7 @@ impl TestServer {
                     throttle: tessera_core::throttle::ThrottlePolicy {
                         max_failures: o.login_max_failures,
                         window: Duration::seconds(o.login_window),
+                        ..Default::default()
                     },
                     ..TesseraConfig::default()
                 },
