@@ -37,12 +37,12 @@ use crate::secret::{Secret, SecretHash};
 
 #[path = "refresh_token.rs"]
 mod refresh_token;
-pub use refresh_token::TokenRef;
-use refresh_token::Presented;
 use crate::service::Tessera;
 use crate::session::ClientInfo;
 use crate::store::StoreError;
 use crate::user::{User, UserId};
+use refresh_token::Presented;
+pub use refresh_token::TokenRef;
 
 crate::id::random_id! {
     /// A family's public id: the `sid` claim of its access tokens.
@@ -267,12 +267,10 @@ impl Tessera {
     ) -> Result<Option<(TokenRef, RefreshFamily)>> {
         let token = match refresh_token::parse(&self.master_key, presented) {
             Presented::Sealed(token) => token,
-            Presented::Legacy(hash) => {
-                match self.stores.refresh.find_legacy_token(&hash).await? {
-                    Some(family) => TokenRef { family, generation: 0, hash },
-                    None => return Ok(None),
-                }
-            }
+            Presented::Legacy(hash) => match self.stores.refresh.find_legacy_token(&hash).await? {
+                Some(family) => TokenRef { family, generation: 0, hash },
+                None => return Ok(None),
+            },
             Presented::Invalid => return Ok(None),
         };
         let family = self.stores.refresh.find_family(&token.family).await?;

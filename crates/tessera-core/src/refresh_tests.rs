@@ -47,10 +47,13 @@ async fn refresh_rotation_kills_presented_and_issues_successor() {
     let (clock, t, user) = setup().await;
     let first = t.start_family(&user, request()).await.unwrap();
     clock.advance(Duration::seconds(10));
-    let second = t.rotate_refresh(first.secret.expose(), "tessera", None, t.clock().moment()).await.unwrap();
+    let second =
+        t.rotate_refresh(first.secret.expose(), "tessera", None, t.clock().moment()).await.unwrap();
     assert_eq!(second.family.id, first.family.id, "same family, same sid");
     assert_ne!(second.secret.expose(), first.secret.expose());
-    assert!(t.rotate_refresh(second.secret.expose(), "tessera", None, t.clock().moment()).await.is_ok());
+    assert!(
+        t.rotate_refresh(second.secret.expose(), "tessera", None, t.clock().moment()).await.is_ok()
+    );
 }
 
 /// Issue 12, item 6: a replay 1 s after the rotation committed (inside the
@@ -69,7 +72,9 @@ async fn regression_reuse_inside_race_window_goes_unpunished() {
         t.rotate_refresh(second.secret.expose(), "tessera", None, t.clock().moment()).await,
         Err(Error::InvalidGrant(_))
     ));
-    assert!(t.stores.refresh.find_family(&first.family.id).await.unwrap().unwrap().revoked_at.is_some());
+    assert!(
+        t.stores.refresh.find_family(&first.family.id).await.unwrap().unwrap().revoked_at.is_some()
+    );
 }
 
 #[tokio::test]
@@ -126,7 +131,8 @@ async fn concurrent_refreshes_leave_one_successor(n: usize) {
     let barrier = Arc::new(tokio::sync::Barrier::new(n));
     let tasks: Vec<_> = (0..n)
         .map(|_| {
-            let (t, s, barrier) = (Arc::clone(&t), first.secret.expose().to_owned(), barrier.clone());
+            let (t, s, barrier) =
+                (Arc::clone(&t), first.secret.expose().to_owned(), barrier.clone());
             tokio::spawn(async move {
                 // Every request has arrived before any rotation is attempted.
                 let arrived = t.clock().moment();
@@ -146,7 +152,11 @@ async fn concurrent_refreshes_leave_one_successor(n: usize) {
     assert_eq!(live.len(), 1);
     let family = t.stores.refresh.find_family(&first.family.id).await.unwrap().unwrap();
     assert_eq!((family.revoked_at, family.generation), (None, 1), "nothing revoked");
-    assert!(t.rotate_refresh(live[0].secret.expose(), "tessera", None, t.clock().moment()).await.is_ok());
+    assert!(
+        t.rotate_refresh(live[0].secret.expose(), "tessera", None, t.clock().moment())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -182,7 +192,9 @@ async fn refresh_other_client_refused_and_token_not_consumed() {
         t.rotate_refresh(first.secret.expose(), "other-app", None, t.clock().moment()).await,
         Err(Error::InvalidGrant("refresh token of another client"))
     ));
-    assert!(t.rotate_refresh(first.secret.expose(), "tessera", None, t.clock().moment()).await.is_ok());
+    assert!(
+        t.rotate_refresh(first.secret.expose(), "tessera", None, t.clock().moment()).await.is_ok()
+    );
 }
 
 #[tokio::test]
@@ -191,7 +203,10 @@ async fn refresh_family_absolute_lifetime_ends_rotation() {
     let mut current = t.start_family(&user, request()).await.unwrap();
     for _ in 0..9 {
         clock.advance(Duration::seconds(100));
-        current = t.rotate_refresh(current.secret.expose(), "tessera", None, t.clock().moment()).await.unwrap();
+        current = t
+            .rotate_refresh(current.secret.expose(), "tessera", None, t.clock().moment())
+            .await
+            .unwrap();
     }
     clock.advance(Duration::seconds(100));
     assert!(matches!(
@@ -206,9 +221,13 @@ async fn refresh_disabled_user_and_revoked_family_refused() {
     let a = t.start_family(&user, request()).await.unwrap();
     let b = t.start_family(&user, request()).await.unwrap();
     t.revoke_family(&a.family.id).await.unwrap();
-    assert!(t.rotate_refresh(a.secret.expose(), "tessera", None, t.clock().moment()).await.is_err());
+    assert!(
+        t.rotate_refresh(a.secret.expose(), "tessera", None, t.clock().moment()).await.is_err()
+    );
     t.set_user_disabled("alice", true).await.unwrap();
-    assert!(t.rotate_refresh(b.secret.expose(), "tessera", None, t.clock().moment()).await.is_err());
+    assert!(
+        t.rotate_refresh(b.secret.expose(), "tessera", None, t.clock().moment()).await.is_err()
+    );
 }
 
 #[tokio::test]
@@ -229,5 +248,7 @@ async fn refresh_password_change_revokes_every_family() {
     t.change_password(&user, "correct horse battery", "another fine password", CurrentLogin::None)
         .await
         .unwrap();
-    assert!(t.rotate_refresh(a.secret.expose(), "tessera", None, t.clock().moment()).await.is_err());
+    assert!(
+        t.rotate_refresh(a.secret.expose(), "tessera", None, t.clock().moment()).await.is_err()
+    );
 }
