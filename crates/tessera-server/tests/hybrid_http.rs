@@ -152,8 +152,9 @@ async fn hybrid_refresh_with_csrf_200_rotates_three_cookies_old_rt_refused() {
         Hybrid { at, rt, csrf, body, set_cookies: all, headers: reqwest::header::HeaderMap::new() };
     assert_eq!(hybrid_user(&s, &second).await, "alice");
 
-    // The presented refresh cookie died at once (inside the race window it is
-    // refused without harming the family).
+    // The presented refresh cookie died at once. Presented again at the same
+    // instant of the test clock as its rotation, it is taken for a
+    // concurrent refresh: refused without harming the family.
     let again = hybrid_refresh(&s, &first.hybrid_cookies(), Some(&first.csrf)).await;
     assert_error(again, 400, "invalid_grant").await;
     let third = Hybrid::from_response(
@@ -161,6 +162,26 @@ async fn hybrid_refresh_with_csrf_200_rotates_three_cookies_old_rt_refused() {
     )
     .await;
     assert_eq!(hybrid_user(&s, &third).await, "alice");
+}
+
+/// Issue 12, item 6, in hybrid mode: a refresh cookie replayed 1 s after
+/// its rotation committed (inside the old 2 s race window) was refused, but
+/// the family lived on.
+#[tokio::test]
+async fn regression_hybrid_reuse_inside_race_window_goes_unpunished() {
+    let s = TestServer::start().await;
+    s.create_user("alice", "").await;
+    let first = hybrid_login(&s, "alice").await;
+    let second =
+        Hybrid::from_response(hybrid_refresh(&s, &first.hybrid_cookies(), Some(&first.csrf)).await)
+            .await;
+    s.advance(1);
+    let reuse = hybrid_refresh(&s, &first.hybrid_cookies(), Some(&first.csrf)).await;
+    assert_error(reuse, 400, "invalid_grant").await;
+    let successor = hybrid_refresh(&s, &second.hybrid_cookies(), Some(&second.csrf)).await;
+    assert_error(successor, 400, "invalid_grant").await;
+    assert_verify_401(verify_cookie(&s, &second.at_cookie()).await, "successor access cookie")
+        .await;
 }
 
 #[tokio::test]
