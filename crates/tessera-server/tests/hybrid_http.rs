@@ -184,8 +184,46 @@ async fn regression_hybrid_reuse_inside_race_window_goes_unpunished() {
         .await;
 }
 
+/// 200 tabs refresh one cookie at once: one rotation wins, the others are
+/// refused as concurrent (cookies cleared in their responses), and nothing
+/// is revoked: the winner's cookies work on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hybrid_refresh_two_hundred_concurrent_one_successor_nothing_revoked() {
+    let s = TestServer::start().await;
+    s.create_user("alice", "").await;
+    let first = hybrid_login(&s, "alice").await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(200));
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let req = s
+                .req(Method::POST, "/v1/hybrid/refresh")
+                .header("cookie", first.hybrid_cookies())
+                .header("x-csrf-token", first.csrf.as_str());
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                req.send().await.unwrap()
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let res = task.await.unwrap();
+        if res.status() == 200 {
+            winners.push(Hybrid::from_response(res).await);
+        } else {
+            assert_error(res, 400, "invalid_grant").await;
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one rotation wins");
+    let winner = &winners[0];
+    assert_eq!(hybrid_user(&s, winner).await, "alice");
+    let next = hybrid_refresh(&s, &winner.hybrid_cookies(), Some(&winner.csrf)).await;
+    assert_eq!(next.status(), 200, "the winner's refresh cookie lives");
+}
+
 #[tokio::test]
-async fn hybrid_refresh_reused_rt_after_race_window_400_family_dead() {
+async fn hybrid_refresh_reused_rt_after_rotation_400_family_dead() {
     let s = TestServer::start().await;
     s.create_user("alice", "").await;
     let first = hybrid_login(&s, "alice").await;

@@ -716,7 +716,7 @@ async fn refresh_rotation_old_token_dies_new_works() {
 }
 
 #[tokio::test]
-async fn refresh_reuse_after_race_window_400_and_family_revoked() {
+async fn refresh_reuse_after_rotation_400_and_family_revoked() {
     let s = TestServer::start().await;
     let secret = s.confidential_client("rs", "").await;
     let (login, _) = admin_login(&s, "alice").await;
