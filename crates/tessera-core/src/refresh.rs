@@ -15,10 +15,11 @@
 //! request's own read of the family, made after it arrived, still found the
 //! token current (the store's single order: no clock involved), or its
 //! arrival [`Moment`] is no later than the moment the consuming rotation
-//! recorded, which the rotating node read just before its commit (so a
-//! moment-based "before" is never wrong in the lenient direction on one
-//! clock). Across nodes the second way compares two nodes' clocks: see the
-//! README ("Token mode") for the skew this tolerates.
+//! recorded, which the rotating node read just before its commit, plus
+//! [`RefreshPolicy::arrival_tolerance`] (a handler reads the clock only once
+//! the request is scheduled, which under load lags its arrival by
+//! milliseconds). Across nodes the second way compares two nodes' clocks:
+//! see the README ("Security, as built") for the skew this tolerates.
 //!
 //! **What is stored.** A token names its family and generation under a MAC
 //! (see `refresh_token.rs`), so a family row holds only the current token's
@@ -195,11 +196,22 @@ pub trait RefreshStore: Send + Sync + fmt::Debug {
 pub struct RefreshPolicy {
     /// Absolute lifetime of a family, however often it is refreshed.
     pub family_ttl: Duration,
+    /// How late a request's arrival may be measured, against the moment the
+    /// consuming rotation recorded, and still count as before it: the
+    /// handler reads the clock only once the request is scheduled (measured
+    /// on a loaded two-core host with three nodes: concurrent requests seen
+    /// 1 to 15 ms after the winner's commit), and nodes' clocks differ by
+    /// their skew. A replay within it of the commit is refused but does not
+    /// revoke; any later one does.
+    pub arrival_tolerance: std::time::Duration,
 }
 
 impl Default for RefreshPolicy {
     fn default() -> Self {
-        Self { family_ttl: Duration::seconds(2_592_000) }
+        Self {
+            family_ttl: Duration::seconds(2_592_000),
+            arrival_tolerance: std::time::Duration::from_millis(100),
+        }
     }
 }
 
@@ -316,15 +328,22 @@ impl Tessera {
         match self.stores.refresh.rotate_refresh(&token, &next.hash, now, rotated_at).await? {
             Rotation::Rotated(family) => self.check_rotated(family, successor, now).await,
             Rotation::AlreadyConsumed(family) => {
-                if current_when_read || arrived_before_consumed(&token, &family, arrived_at) {
+                let tolerance = self.config.refresh.arrival_tolerance;
+                if current_when_read
+                    || arrived_before_consumed(&token, &family, arrived_at, tolerance)
+                {
                     return Err(Error::InvalidGrant(
                         "refresh token consumed by a concurrent refresh",
                     ));
                 }
                 // Reuse: someone holds a token that was already rotated. Either
                 // party may be the thief, so the whole family dies.
+                // How long after the consuming rotation the request arrived
+                // (negative: before it, but read after it): for operators
+                // judging false alarms against clock skew.
+                let after_us = family.rotated_at.map(|c| arrived_at.micros() - c.micros());
                 tracing::warn!(sid = %family.id, user = %family.user_id, generation = token.generation,
-                    current = family.generation, "refresh token reuse; family revoked");
+                    current = family.generation, ?after_us, "refresh token reuse; family revoked");
                 self.revoke_family(&family.id).await?;
                 Err(Error::InvalidGrant("refresh token reuse"))
             }
@@ -357,15 +376,23 @@ impl Tessera {
     }
 }
 
-/// Whether a request that arrived at `arrived_at` provably came before the
-/// rotation that consumed `token` committed. Only the last rotation's moment
+/// Whether a request that arrived at `arrived_at` came before the rotation
+/// that consumed `token` committed, within the measurement's `tolerance`. Only the last rotation's moment
 /// is kept, so only the token it consumed (generation `current - 1`) can be
 /// shown to be concurrent this way; an older one was consumed by an earlier
 /// rotation whose moment is gone, and "only if it arrived before" cannot be
 /// shown, so it is reuse.
-fn arrived_before_consumed(token: &TokenRef, family: &RefreshFamily, arrived_at: Moment) -> bool {
+fn arrived_before_consumed(
+    token: &TokenRef,
+    family: &RefreshFamily,
+    arrived_at: Moment,
+    tolerance: std::time::Duration,
+) -> bool {
+    let tolerance = i64::try_from(tolerance.as_micros()).unwrap_or(i64::MAX);
     family.generation == token.generation.saturating_add(1)
-        && family.rotated_at.is_some_and(|committed| arrived_at <= committed)
+        && family.rotated_at.is_some_and(|committed| {
+            arrived_at.micros() <= committed.micros().saturating_add(tolerance)
+        })
 }
 
 #[cfg(test)]

@@ -23,7 +23,10 @@ async fn setup() -> (Arc<ManualClock>, Tessera, User) {
         hash_concurrency: 2,
         master_key: crate::master_key::MasterKey::generate(&OsEntropy),
         config: TesseraConfig {
-            refresh: RefreshPolicy { family_ttl: Duration::seconds(1000) },
+            refresh: RefreshPolicy {
+                family_ttl: Duration::seconds(1000),
+                ..RefreshPolicy::default()
+            },
             ..TesseraConfig::default()
         },
     })
@@ -78,12 +81,13 @@ async fn regression_reuse_inside_race_window_goes_unpunished() {
 }
 
 #[tokio::test]
-async fn refresh_replay_one_microsecond_after_commit_is_reuse() {
+async fn refresh_replay_one_microsecond_past_the_tolerance_is_reuse() {
     let (_, t, user) = setup().await;
     let first = t.start_family(&user, request()).await.unwrap();
     t.rotate_refresh(first.secret.expose(), "tessera", None, t.clock().moment()).await.unwrap();
     let committed = t.stores.refresh.find_family(&first.family.id).await.unwrap().unwrap();
-    let later = Moment::from_micros(committed.rotated_at.unwrap().micros() + 1);
+    let tolerance = i64::try_from(t.config.refresh.arrival_tolerance.as_micros()).unwrap();
+    let later = Moment::from_micros(committed.rotated_at.unwrap().micros() + tolerance + 1);
     let reuse = t.rotate_refresh(first.secret.expose(), "tessera", None, later).await;
     assert!(matches!(reuse, Err(Error::InvalidGrant("refresh token reuse"))), "{reuse:?}");
 }

@@ -123,6 +123,7 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
             "TESSERA_REFRESH_TTL",
             pick!(refresh_ttl, 2_592_000),
         )?),
+        ..RefreshPolicy::default()
     };
     let registration = match pick!(registration, RegistrationArg::Open) {
         RegistrationArg::Open => Registration::Open,
