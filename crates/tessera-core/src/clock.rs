@@ -1,4 +1,5 @@
-//! Time as an input: the [`Clock`] port, whole-second [`Timestamp`]s and [`Duration`]s.
+//! Time as an input: the [`Clock`] port, whole-second [`Timestamp`]s and [`Duration`]s,
+//! and microsecond [`Moment`]s for ordering events closer than a second.
 //!
 //! Every expiry decision takes `now` from a clock handed in at start-up. The
 //! only place that reads the system time is [`SystemClock`].
@@ -81,10 +82,42 @@ impl Serialize for Timestamp {
     }
 }
 
+/// A point in time in microseconds since the Unix epoch, UTC.
+///
+/// Only for ordering events closer than a second, such as a refresh
+/// request's arrival against the commit of the rotation that consumed its
+/// token; expiry rules keep using [`Timestamp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Moment(i64);
+
+impl Moment {
+    /// The moment `micros` microseconds after the Unix epoch.
+    pub const fn from_micros(micros: i64) -> Self {
+        Self(micros)
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub const fn micros(self) -> i64 {
+        self.0
+    }
+
+    /// The start of the second `t`.
+    pub const fn from_timestamp(t: Timestamp) -> Self {
+        Self(t.0.saturating_mul(1_000_000))
+    }
+}
+
 /// The source of the current time.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
     fn now(&self) -> Timestamp;
+
+    /// The current time to the microsecond. By default the start of
+    /// [`Self::now`]'s second: a clock that stands still (a test's) gives
+    /// equal moments to everything that happens while it stands.
+    fn moment(&self) -> Moment {
+        Moment::from_timestamp(self.now())
+    }
 }
 
 /// The real clock.
@@ -98,6 +131,15 @@ impl Clock for SystemClock {
     )]
     fn now(&self) -> Timestamp {
         Timestamp(OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "this is the one place that reads the system time"
+    )]
+    fn moment(&self) -> Moment {
+        let micros = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+        Moment(i64::try_from(micros).unwrap_or(i64::MAX))
     }
 }
 

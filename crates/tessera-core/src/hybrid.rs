@@ -15,7 +15,6 @@ use subtle::ConstantTimeEq;
 use crate::csrf::CsrfVerified;
 use crate::error::{Error, Result};
 use crate::refresh::{FamilyId, RefreshFamily};
-use crate::secret::Secret;
 use crate::service::Tessera;
 
 impl Tessera {
@@ -45,11 +44,7 @@ impl Tessera {
     /// The live family a refresh cookie belongs to, without consuming it
     /// (for the CSRF check before a rotation or a logout).
     pub async fn family_of_refresh_token(&self, presented: &str) -> Result<RefreshFamily> {
-        let secret = Secret::from_presented(presented);
-        if !secret.is_well_formed() {
-            return Err(Error::InvalidGrant("malformed refresh token"));
-        }
-        let family = self.stores.refresh.find_family_by_token(&secret.hash()).await?;
+        let family = self.resolve_refresh(presented).await?.map(|(_, f)| f);
         family
             .filter(|f| f.is_live_at(self.clock.now()))
             .ok_or(Error::InvalidGrant("unknown, revoked or expired refresh token"))

@@ -36,7 +36,7 @@ pub mod throttle;
 pub mod token;
 pub mod user;
 
-pub use clock::{Clock, Duration, ManualClock, SystemClock, Timestamp};
+pub use clock::{Clock, Duration, ManualClock, Moment, SystemClock, Timestamp};
 pub use entropy::{Entropy, OsEntropy};
 pub use error::Error;
 pub use service::{Tessera, TesseraConfig};

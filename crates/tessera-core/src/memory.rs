@@ -10,9 +10,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::client::{Client, ClientStore};
-use crate::clock::Timestamp;
+use crate::clock::{Moment, Timestamp};
 use crate::password::PasswordHash;
-use crate::refresh::{FamilyId, RefreshFamily, RefreshStore, Rotation};
+use crate::refresh::{FamilyId, RefreshFamily, RefreshStore, Rotation, TokenRef};
 use crate::revocation::{RevocationCutoffs, RevocationSet, RevocationStore};
 use crate::secret::SecretHash;
 use crate::session::{SessionId, SessionRecord};
@@ -34,8 +34,8 @@ struct Inner {
     sessions: HashMap<SessionId, (SessionRecord, SessionData)>,
     session_by_secret: HashMap<SecretHash, SessionId>,
     families: HashMap<FamilyId, RefreshFamily>,
-    /// Refresh token hash → (family, consumed at).
-    refresh_tokens: HashMap<SecretHash, (FamilyId, Option<Timestamp>)>,
+    /// Family → hash of its current refresh token (consumed ones leave nothing).
+    refresh_current: HashMap<FamilyId, SecretHash>,
     clients: HashMap<String, Client>,
     keys: Vec<StoredKey>,
     revoked_tokens: HashMap<String, Timestamp>,
@@ -245,48 +245,40 @@ impl RefreshStore for MemoryStore {
         if g.families.contains_key(&family.id) {
             return Err(StoreError::Conflict("family id"));
         }
-        if g.refresh_tokens.contains_key(first_token) {
-            return Err(StoreError::Conflict("refresh token"));
-        }
         g.families.insert(family.id, family.clone());
-        g.refresh_tokens.insert(*first_token, (family.id, None));
+        g.refresh_current.insert(family.id, *first_token);
         Ok(())
     }
 
     async fn rotate_refresh(
         &self,
-        presented: &SecretHash,
+        presented: &TokenRef,
         successor: &SecretHash,
         now: Timestamp,
+        rotated_at: Moment,
     ) -> Result<Rotation, StoreError> {
         let mut g = self.lock();
-        let Some(&(family_id, consumed)) = g.refresh_tokens.get(presented) else {
+        let current = g.refresh_current.get(&presented.family).copied();
+        let Some(family) = g.families.get_mut(&presented.family) else {
             return Ok(Rotation::Unknown);
         };
-        let Some(family) = g.families.get(&family_id).cloned() else {
+        if family.generation > presented.generation {
+            return Ok(Rotation::AlreadyConsumed(family.clone()));
+        }
+        if family.generation != presented.generation || current != Some(presented.hash) {
             return Ok(Rotation::Unknown);
-        };
-        if let Some(consumed_at) = consumed {
-            return Ok(Rotation::AlreadyConsumed { family, consumed_at });
         }
-        if g.refresh_tokens.contains_key(successor) {
-            return Err(StoreError::Conflict("refresh token"));
-        }
-        g.refresh_tokens.insert(*presented, (family_id, Some(now)));
-        g.refresh_tokens.insert(*successor, (family_id, None));
-        let family = g.families.get_mut(&family_id).map(|f| {
-            f.last_used_at = f.last_used_at.max(now);
-            f.clone()
-        });
-        Ok(family.map_or(Rotation::Unknown, Rotation::Rotated))
+        family.generation += 1;
+        family.rotated_at = Some(rotated_at);
+        family.last_used_at = family.last_used_at.max(now);
+        let family = family.clone();
+        g.refresh_current.insert(family.id, *successor);
+        Ok(Rotation::Rotated(family))
     }
 
-    async fn find_family_by_token(
-        &self,
-        token: &SecretHash,
-    ) -> Result<Option<RefreshFamily>, StoreError> {
-        let g = self.lock();
-        Ok(g.refresh_tokens.get(token).and_then(|(id, _)| g.families.get(id)).cloned())
+    async fn find_legacy_token(&self, _: &SecretHash) -> Result<Option<FamilyId>, StoreError> {
+        // Nothing in memory predates the current token form.
+        Ok(None)
     }
 
     async fn find_family(&self, id: &FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
@@ -342,8 +334,8 @@ impl RefreshStore for MemoryStore {
             g.families.values().filter(|f| f.expires_at < cutoff).map(|f| f.id).collect();
         for id in &doomed {
             g.families.remove(id);
+            g.refresh_current.remove(id);
         }
-        g.refresh_tokens.retain(|_, (id, _)| !doomed.contains(id));
         Ok(doomed.len() as u64)
     }
 }

@@ -2,26 +2,48 @@
 //!
 //! A login in token or hybrid mode starts a *family* (its id is the `sid` of
 //! every access token it yields). Each refresh consumes the presented refresh
-//! token and stores a successor in one atomic store operation
-//! ([`RefreshStore::rotate_refresh`]). Presenting a consumed token again is
-//! reuse, and the core revokes the whole family. The store reports what
-//! happened; the core decides what it means (a consumption a moment ago is a
-//! concurrent refresh, not an attack).
+//! token and makes its successor current in one atomic store operation
+//! ([`RefreshStore::rotate_refresh`]), a compare-and-set on the family's
+//! generation. Presenting a consumed token again is reuse, and the core
+//! revokes the whole family; the store reports what happened, the core
+//! decides what it means.
 //!
-//! Refresh tokens are 256-bit secrets; stores keep only their SHA-256.
+//! **The arrival rule.** A consumed token presented again counts as a
+//! concurrent refresh (several tabs at once: refused, family kept) only if
+//! that request arrived before the rotation that consumed it committed; any
+//! later presentation is reuse. "Before" is shown one of two ways: the
+//! request's own read of the family, made after it arrived, still found the
+//! token current (the store's single order: no clock involved), or its
+//! arrival [`Moment`] is no later than the moment the consuming rotation
+//! recorded, which the rotating node read just before its commit, plus
+//! [`RefreshPolicy::arrival_tolerance`] (a handler reads the clock only once
+//! the request is scheduled, which under load lags its arrival by
+//! milliseconds). Across nodes the second way compares two nodes' clocks:
+//! see the README ("Security, as built") for the skew this tolerates.
+//!
+//! **What is stored.** A token names its family and generation under a MAC
+//! (see `refresh_token.rs`), so a family row holds only the current token's
+//! hash, its generation and the last rotation's moment: any earlier
+//! generation that verifies is known to be consumed without keeping a row
+//! per consumed token. A family costs one row however often it rotates.
 
 use crate::change::Change;
 use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::clock::{Duration, Timestamp};
+use crate::clock::{Duration, Moment, Timestamp};
 use crate::error::{Error, Result};
 use crate::secret::{Secret, SecretHash};
+
+#[path = "refresh_token.rs"]
+mod refresh_token;
 use crate::service::Tessera;
 use crate::session::ClientInfo;
 use crate::store::StoreError;
 use crate::user::{User, UserId};
+use refresh_token::Presented;
+pub use refresh_token::TokenRef;
 
 crate::id::random_id! {
     /// A family's public id: the `sid` claim of its access tokens.
@@ -80,6 +102,12 @@ pub struct RefreshFamily {
     pub client: ClientInfo,
     /// Set once the family is revoked; it never comes back.
     pub revoked_at: Option<Timestamp>,
+    /// The current token's generation: 0 at login, one more per rotation.
+    pub generation: u64,
+    /// When the last rotation (the one that consumed generation
+    /// `generation - 1`) was made, as the rotating node's clock read it just
+    /// before committing; `None` until the first rotation.
+    pub rotated_at: Option<Moment>,
 }
 
 impl RefreshFamily {
@@ -92,49 +120,52 @@ impl RefreshFamily {
 /// What an attempt to consume a refresh token found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was unconsumed; it is now consumed and the successor stored
-    /// in its family. The family is returned as updated (`last_used_at`);
-    /// it may be revoked or expired: the caller checks.
+    /// The token was current; its successor now is. The family is returned
+    /// as updated (generation, `rotated_at`, `last_used_at`); it may be
+    /// revoked or expired: the caller checks.
     Rotated(RefreshFamily),
-    /// The token had already been consumed, at `consumed_at`: a concurrent
-    /// refresh or a replay. Nothing was written.
-    AlreadyConsumed {
-        /// Its family.
-        family: RefreshFamily,
-        /// When it was consumed.
-        consumed_at: Timestamp,
-    },
-    /// No such token (never issued, or purged with an expired family).
+    /// The family has moved past the token's generation: the token was
+    /// consumed (by a concurrent refresh, or it is replayed). Nothing was
+    /// written; the family is returned as it stands.
+    AlreadyConsumed(RefreshFamily),
+    /// No such family, or the token is not one it issued (a generation ahead
+    /// of it, or another hash for its current generation).
     Unknown,
 }
 
-/// Persistence of refresh-token families.
+/// Persistence of refresh-token families: one record per family, holding
+/// the current token's hash and generation; consumed tokens leave nothing.
 #[async_trait]
 pub trait RefreshStore: Send + Sync + fmt::Debug {
-    /// Stores a new family with its first refresh token. `Conflict` if the
-    /// family id or the token hash exists.
+    /// Stores a new family (its `generation` and `rotated_at` as given) with
+    /// `first_token` as the hash of its current token. `Conflict` if the
+    /// family id exists.
     async fn insert_family(
         &self,
         family: &RefreshFamily,
         first_token: &SecretHash,
     ) -> Result<(), StoreError>;
 
-    /// Atomically consumes `presented` and stores `successor` in its family,
-    /// setting the family's `last_used_at` to `now`. Of any number of
-    /// concurrent calls with the same `presented`, exactly one returns
-    /// [`Rotation::Rotated`].
+    /// Atomically (compare-and-set): if `presented` is the current token of
+    /// its family (same generation, same hash), makes `successor` current at
+    /// generation + 1, records `rotated_at` and sets `last_used_at` to at
+    /// least `now`. Of any number of concurrent calls with the same
+    /// `presented`, exactly one returns [`Rotation::Rotated`]. Otherwise
+    /// [`Rotation::AlreadyConsumed`] if the family's generation is past the
+    /// token's, else [`Rotation::Unknown`]; nothing is written.
     async fn rotate_refresh(
         &self,
-        presented: &SecretHash,
+        presented: &TokenRef,
         successor: &SecretHash,
         now: Timestamp,
+        rotated_at: Moment,
     ) -> Result<Rotation, StoreError>;
 
-    /// The family holding `token` (consumed or not), or `None`.
-    async fn find_family_by_token(
-        &self,
-        token: &SecretHash,
-    ) -> Result<Option<RefreshFamily>, StoreError>;
+    /// The family of a refresh token issued before tokens named their family
+    /// (the one that was current when the store was upgraded; it is that
+    /// family's generation 0), or `None`. Such records are never written
+    /// again and go with their family.
+    async fn find_legacy_token(&self, token: &SecretHash) -> Result<Option<FamilyId>, StoreError>;
 
     /// The family with `id`, or `None`.
     async fn find_family(&self, id: &FamilyId) -> Result<Option<RefreshFamily>, StoreError>;
@@ -155,8 +186,8 @@ pub trait RefreshStore: Send + Sync + fmt::Debug {
     /// The unrevoked families of `user` (expired ones included), oldest first.
     async fn list_user_families(&self, user: &UserId) -> Result<Vec<RefreshFamily>, StoreError>;
 
-    /// Deletes families (and their tokens) whose absolute lifetime ended
-    /// before `cutoff`; returns how many families.
+    /// Deletes families (and their legacy token records) whose absolute
+    /// lifetime ended before `cutoff`; returns how many families.
     async fn purge_families(&self, cutoff: Timestamp) -> Result<u64, StoreError>;
 }
 
@@ -165,16 +196,22 @@ pub trait RefreshStore: Send + Sync + fmt::Debug {
 pub struct RefreshPolicy {
     /// Absolute lifetime of a family, however often it is refreshed.
     pub family_ttl: Duration,
-    /// A consumed token presented again within this long of its consumption
-    /// is taken for a concurrent refresh (several tabs at once) and refused
-    /// without revoking the family; later, it is reuse. Kept short: within
-    /// it, a thief who refreshed first is not detected by the owner's retry.
-    pub race_window: Duration,
+    /// How late a request's arrival may be measured, against the moment the
+    /// consuming rotation recorded, and still count as before it: the
+    /// handler reads the clock only once the request is scheduled (measured
+    /// on a loaded two-core host with three nodes: concurrent requests seen
+    /// 1 to 15 ms after the winner's commit), and nodes' clocks differ by
+    /// their skew. A replay within it of the commit is refused but does not
+    /// revoke; any later one does.
+    pub arrival_tolerance: std::time::Duration,
 }
 
 impl Default for RefreshPolicy {
     fn default() -> Self {
-        Self { family_ttl: Duration::seconds(2_592_000), race_window: Duration::seconds(2) }
+        Self {
+            family_ttl: Duration::seconds(2_592_000),
+            arrival_tolerance: std::time::Duration::from_millis(100),
+        }
     }
 }
 
@@ -205,7 +242,6 @@ impl Tessera {
     pub async fn start_family(&self, user: &User, req: FamilyRequest) -> Result<IssuedRefresh> {
         let now = self.clock.now();
         for _ in 0..3 {
-            let secret = Secret::generate(self.entropy.as_ref());
             let family = RefreshFamily {
                 id: FamilyId::generate(self.entropy.as_ref()),
                 user_id: user.id,
@@ -217,8 +253,11 @@ impl Tessera {
                 last_used_at: now,
                 client: req.client.clone(),
                 revoked_at: None,
+                generation: 0,
+                rotated_at: None,
             };
-            match self.stores.refresh.insert_family(&family, &secret.hash()).await {
+            let (secret, first) = self.mint_refresh(&family.id, 0);
+            match self.stores.refresh.insert_family(&family, &first.hash).await {
                 Ok(()) => return Ok(IssuedRefresh { secret, family }),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -227,51 +266,84 @@ impl Tessera {
         Err(Error::Internal("refresh family id collided three times".to_owned()))
     }
 
+    fn mint_refresh(&self, family: &FamilyId, generation: u64) -> (Secret, TokenRef) {
+        refresh_token::mint(&self.master_key, family, generation, self.entropy.as_ref())
+    }
+
+    /// Which token of which family `presented` is, and that family as it
+    /// stands, or `None` for junk, a forgery or a token of a purged family.
+    /// Consumed tokens resolve too: callers decide what they may do.
+    pub(crate) async fn resolve_refresh(
+        &self,
+        presented: &str,
+    ) -> Result<Option<(TokenRef, RefreshFamily)>> {
+        let token = match refresh_token::parse(&self.master_key, presented) {
+            Presented::Sealed(token) => token,
+            Presented::Legacy(hash) => match self.stores.refresh.find_legacy_token(&hash).await? {
+                Some(family) => TokenRef { family, generation: 0, hash },
+                None => return Ok(None),
+            },
+            Presented::Invalid => return Ok(None),
+        };
+        let family = self.stores.refresh.find_family(&token.family).await?;
+        Ok(family.map(|f| (token, f)))
+    }
+
     /// Rotates `presented` for the authenticated client `client_id`: the
     /// token dies and a successor is issued in the same family.
+    /// `arrived_at` is when the request arrived, read from the clock before
+    /// anything else was done with it (the arrival rule, in the module docs).
     ///
-    /// `InvalidGrant` for an unknown, malformed, expired or revoked token, one
-    /// bound to another client (which is left unconsumed), a disabled user,
-    /// or a consumed one. A consumed token presented after the race window
-    /// is reuse: the whole family is revoked before answering.
+    /// `InvalidGrant` for an unknown, malformed, forged, expired or revoked
+    /// token, one bound to another client (which is left unconsumed), a
+    /// disabled user, or a consumed one. A consumed token whose request
+    /// arrived after the consuming rotation committed is reuse: the whole
+    /// family is revoked (on every node) before answering.
     pub async fn rotate_refresh(
         &self,
         presented: &str,
         client_id: &str,
         scope: Option<&str>,
+        arrived_at: Moment,
     ) -> Result<IssuedRefresh> {
-        let presented = Secret::from_presented(presented);
-        if !presented.is_well_formed() {
-            return Err(Error::InvalidGrant("malformed refresh token"));
-        }
-        let hash = presented.hash();
-        let store = &self.stores.refresh;
         // A family's client never changes, so this read before the atomic
         // rotation is safe; it keeps a wrong client from consuming the token.
-        let family = store.find_family_by_token(&hash).await?;
-        match family {
-            None => return Err(Error::InvalidGrant("unknown refresh token")),
-            Some(f) if f.client_id != client_id => {
-                return Err(Error::InvalidGrant("refresh token of another client"));
-            }
-            // A scope that would grow is refused before the token is consumed.
-            Some(f) => {
-                crate::scope::narrow(scope, &f.scope)?;
-            }
+        // It is also this request's first look at the family, made after it
+        // arrived: if the token was current then, any rotation that beats us
+        // committed after our arrival.
+        let Some((token, family)) = self.resolve_refresh(presented).await? else {
+            return Err(Error::InvalidGrant("unknown refresh token"));
+        };
+        if family.client_id != client_id {
+            return Err(Error::InvalidGrant("refresh token of another client"));
         }
-        let successor = Secret::generate(self.entropy.as_ref());
+        // A scope that would grow is refused before the token is consumed.
+        crate::scope::narrow(scope, &family.scope)?;
+        let current_when_read = family.generation == token.generation;
+        let (successor, next) = self.mint_refresh(&family.id, token.generation.saturating_add(1));
         let now = self.clock.now();
-        match store.rotate_refresh(&hash, &successor.hash(), now).await? {
+        // Read as late as possible before the commit: a request arriving
+        // later than this and finding the token consumed is reuse.
+        let rotated_at = self.clock.moment();
+        match self.stores.refresh.rotate_refresh(&token, &next.hash, now, rotated_at).await? {
             Rotation::Rotated(family) => self.check_rotated(family, successor, now).await,
-            Rotation::AlreadyConsumed { family, consumed_at } => {
-                if now <= consumed_at.plus(self.config.refresh.race_window) {
+            Rotation::AlreadyConsumed(family) => {
+                let tolerance = self.config.refresh.arrival_tolerance;
+                if current_when_read
+                    || arrived_before_consumed(&token, &family, arrived_at, tolerance)
+                {
                     return Err(Error::InvalidGrant(
                         "refresh token consumed by a concurrent refresh",
                     ));
                 }
                 // Reuse: someone holds a token that was already rotated. Either
                 // party may be the thief, so the whole family dies.
-                tracing::warn!(sid = %family.id, user = %family.user_id, "refresh token reuse; family revoked");
+                // How long after the consuming rotation the request arrived
+                // (negative: before it, but read after it): for operators
+                // judging false alarms against clock skew.
+                let after_us = family.rotated_at.map(|c| arrived_at.micros() - c.micros());
+                tracing::warn!(sid = %family.id, user = %family.user_id, generation = token.generation,
+                    current = family.generation, ?after_us, "refresh token reuse; family revoked");
                 self.revoke_family(&family.id).await?;
                 Err(Error::InvalidGrant("refresh token reuse"))
             }
@@ -302,6 +374,25 @@ impl Tessera {
         self.announce(Change::FamilyRevoked(*id)).await;
         Ok(())
     }
+}
+
+/// Whether a request that arrived at `arrived_at` came before the rotation
+/// that consumed `token` committed, within the measurement's `tolerance`. Only the last rotation's moment
+/// is kept, so only the token it consumed (generation `current - 1`) can be
+/// shown to be concurrent this way; an older one was consumed by an earlier
+/// rotation whose moment is gone, and "only if it arrived before" cannot be
+/// shown, so it is reuse.
+fn arrived_before_consumed(
+    token: &TokenRef,
+    family: &RefreshFamily,
+    arrived_at: Moment,
+    tolerance: std::time::Duration,
+) -> bool {
+    let tolerance = i64::try_from(tolerance.as_micros()).unwrap_or(i64::MAX);
+    family.generation == token.generation.saturating_add(1)
+        && family.rotated_at.is_some_and(|committed| {
+            arrived_at.micros() <= committed.micros().saturating_add(tolerance)
+        })
 }
 
 #[cfg(test)]

@@ -27,7 +27,6 @@ use crate::error::{Error, Result};
 use crate::refresh::{FamilyId, FamilyKind, FamilyRequest, IssuedRefresh, RefreshFamily};
 use crate::revocation::RevocationIndex;
 use crate::scope;
-use crate::secret::Secret;
 use crate::service::Tessera;
 use crate::session::ClientInfo;
 use crate::signing_key::{KeyState, StoredKey};
@@ -486,13 +485,15 @@ impl Tessera {
 
     /// The refresh grant: rotates the refresh token and signs a new access
     /// token whose scope may narrow (never grow) the family's.
+    /// `arrived_at` is when the request arrived (see [`Self::rotate_refresh`]).
     pub async fn refresh_tokens(
         &self,
         refresh_token: &str,
         client_id: &str,
         scope: Option<&str>,
+        arrived_at: crate::clock::Moment,
     ) -> Result<TokenGrant> {
-        let refresh = self.rotate_refresh(refresh_token, client_id, scope).await?;
+        let refresh = self.rotate_refresh(refresh_token, client_id, scope, arrived_at).await?;
         let granted = scope::narrow(scope, &refresh.family.scope)?;
         let f = &refresh.family;
         let access = self.issue_access(f.user_id.to_string(), &f.client_id, granted, Some(f))?;
@@ -592,11 +593,7 @@ impl Tessera {
     /// Revokes the family of a refresh token of `client_id`; `false` if the
     /// token is not a known refresh token of that client.
     async fn revoke_refresh_token(&self, token: &str, client_id: &str) -> Result<bool> {
-        let secret = Secret::from_presented(token);
-        if !secret.is_well_formed() {
-            return Ok(false);
-        }
-        match self.stores.refresh.find_family_by_token(&secret.hash()).await? {
+        match self.resolve_refresh(token).await?.map(|(_, f)| f) {
             Some(f) if f.client_id == client_id => {
                 self.revoke_family(&f.id).await?;
                 Ok(true)

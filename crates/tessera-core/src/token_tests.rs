@@ -113,23 +113,40 @@ async fn token_scope_narrows_never_grows() {
     // Beyond the user's scope: refused as a failed login (issue 12 item 10).
     assert!(matches!(grow, Err(Error::InvalidCredentials(_))));
     let g = login(&t, Some("read write")).await;
-    let narrowed =
-        t.refresh_tokens(g.refresh.secret.expose(), "tessera", Some("read")).await.unwrap();
+    let narrowed = t
+        .refresh_tokens(g.refresh.secret.expose(), "tessera", Some("read"), t.clock().moment())
+        .await
+        .unwrap();
     assert_eq!(narrowed.access.scope, "read");
-    let grown = t.refresh_tokens(narrowed.refresh.secret.expose(), "tessera", Some("admin")).await;
+    let grown = t
+        .refresh_tokens(
+            narrowed.refresh.secret.expose(),
+            "tessera",
+            Some("admin"),
+            t.clock().moment(),
+        )
+        .await;
     assert!(matches!(grown, Err(Error::InvalidScope(_))));
     // The refused grow consumed nothing.
-    assert!(t.refresh_tokens(narrowed.refresh.secret.expose(), "tessera", None).await.is_ok());
+    assert!(
+        t.refresh_tokens(narrowed.refresh.secret.expose(), "tessera", None, t.clock().moment())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn token_reuse_revokes_family_and_its_access_tokens() {
     let (w, t) = with_alice(Algorithm::EdDSA).await;
     let first = login(&t, None).await;
-    let second = t.refresh_tokens(first.refresh.secret.expose(), "tessera", None).await.unwrap();
+    let second = t
+        .refresh_tokens(first.refresh.secret.expose(), "tessera", None, t.clock().moment())
+        .await
+        .unwrap();
     assert!(t.verify_access_token(&second.access.token).is_ok());
     w.clock.advance(Duration::seconds(5));
-    let reuse = t.refresh_tokens(first.refresh.secret.expose(), "tessera", None).await;
+    let reuse =
+        t.refresh_tokens(first.refresh.secret.expose(), "tessera", None, t.clock().moment()).await;
     assert!(matches!(reuse, Err(Error::InvalidGrant("refresh token reuse"))), "{reuse:?}");
     for token in [&first.access.token, &second.access.token] {
         let r = t.verify_access_token(token);
@@ -157,7 +174,11 @@ async fn token_revoke_other_clients_token_left_alone() {
     t.revoke_token(&g.access.token, None, "someone-else").await.unwrap();
     t.revoke_token(g.refresh.secret.expose(), None, "someone-else").await.unwrap();
     assert!(t.verify_access_token(&g.access.token).is_ok());
-    assert!(t.refresh_tokens(g.refresh.secret.expose(), "tessera", None).await.is_ok());
+    assert!(
+        t.refresh_tokens(g.refresh.secret.expose(), "tessera", None, t.clock().moment())
+            .await
+            .is_ok()
+    );
     t.revoke_token("not a token at all", None, "tessera").await.unwrap();
 }
 
@@ -167,7 +188,11 @@ async fn token_disable_kills_access_token_issued_same_second() {
     let g = login(&t, None).await;
     t.set_user_disabled("alice", true).await.unwrap();
     assert!(t.verify_access_token(&g.access.token).is_err());
-    assert!(t.refresh_tokens(g.refresh.secret.expose(), "tessera", None).await.is_err());
+    assert!(
+        t.refresh_tokens(g.refresh.secret.expose(), "tessera", None, t.clock().moment())
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]

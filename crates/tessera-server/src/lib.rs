@@ -6,6 +6,7 @@
 //! result. Every error leaves through [`ApiError`] in the contract's shape.
 #![deny(missing_docs)]
 
+mod arrival;
 mod availability;
 mod background;
 mod bearer;

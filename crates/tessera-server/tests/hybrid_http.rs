@@ -152,8 +152,9 @@ async fn hybrid_refresh_with_csrf_200_rotates_three_cookies_old_rt_refused() {
         Hybrid { at, rt, csrf, body, set_cookies: all, headers: reqwest::header::HeaderMap::new() };
     assert_eq!(hybrid_user(&s, &second).await, "alice");
 
-    // The presented refresh cookie died at once (inside the race window it is
-    // refused without harming the family).
+    // The presented refresh cookie died at once. Presented again at the same
+    // instant of the test clock as its rotation, it is taken for a
+    // concurrent refresh: refused without harming the family.
     let again = hybrid_refresh(&s, &first.hybrid_cookies(), Some(&first.csrf)).await;
     assert_error(again, 400, "invalid_grant").await;
     let third = Hybrid::from_response(
@@ -163,8 +164,66 @@ async fn hybrid_refresh_with_csrf_200_rotates_three_cookies_old_rt_refused() {
     assert_eq!(hybrid_user(&s, &third).await, "alice");
 }
 
+/// Issue 12, item 6, in hybrid mode: a refresh cookie replayed 1 s after
+/// its rotation committed (inside the old 2 s race window) was refused, but
+/// the family lived on.
 #[tokio::test]
-async fn hybrid_refresh_reused_rt_after_race_window_400_family_dead() {
+async fn regression_hybrid_reuse_inside_race_window_goes_unpunished() {
+    let s = TestServer::start().await;
+    s.create_user("alice", "").await;
+    let first = hybrid_login(&s, "alice").await;
+    let second =
+        Hybrid::from_response(hybrid_refresh(&s, &first.hybrid_cookies(), Some(&first.csrf)).await)
+            .await;
+    s.advance(1);
+    let reuse = hybrid_refresh(&s, &first.hybrid_cookies(), Some(&first.csrf)).await;
+    assert_error(reuse, 400, "invalid_grant").await;
+    let successor = hybrid_refresh(&s, &second.hybrid_cookies(), Some(&second.csrf)).await;
+    assert_error(successor, 400, "invalid_grant").await;
+    assert_verify_401(verify_cookie(&s, &second.at_cookie()).await, "successor access cookie")
+        .await;
+}
+
+/// 200 tabs refresh one cookie at once: one rotation wins, the others are
+/// refused as concurrent (cookies cleared in their responses), and nothing
+/// is revoked: the winner's cookies work on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hybrid_refresh_two_hundred_concurrent_one_successor_nothing_revoked() {
+    let s = TestServer::start().await;
+    s.create_user("alice", "").await;
+    let first = hybrid_login(&s, "alice").await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(200));
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let req = s
+                .req(Method::POST, "/v1/hybrid/refresh")
+                .header("cookie", first.hybrid_cookies())
+                .header("x-csrf-token", first.csrf.as_str());
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                req.send().await.unwrap()
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let res = task.await.unwrap();
+        if res.status() == 200 {
+            winners.push(Hybrid::from_response(res).await);
+        } else {
+            assert_error(res, 400, "invalid_grant").await;
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one rotation wins");
+    let winner = &winners[0];
+    assert_eq!(hybrid_user(&s, winner).await, "alice");
+    let next = hybrid_refresh(&s, &winner.hybrid_cookies(), Some(&winner.csrf)).await;
+    assert_eq!(next.status(), 200, "the winner's refresh cookie lives");
+}
+
+#[tokio::test]
+async fn hybrid_refresh_reused_rt_after_rotation_400_family_dead() {
     let s = TestServer::start().await;
     s.create_user("alice", "").await;
     let first = hybrid_login(&s, "alice").await;

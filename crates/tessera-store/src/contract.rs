@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tessera_core::client::Client;
 use tessera_core::password::PasswordHash;
-use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, Rotation};
+use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, Rotation, TokenRef};
 use tessera_core::revocation::{RevocationCutoffs, RevocationSet};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
@@ -19,7 +19,7 @@ use tessera_core::signing_key::{KeyState, StoredKey};
 use tessera_core::store::{SessionData, StoreError, Stores};
 use tessera_core::throttle::Attempts;
 use tessera_core::user::{User, UserId, Username};
-use tessera_core::{Duration, OsEntropy, Timestamp};
+use tessera_core::{Duration, Moment, OsEntropy, Timestamp};
 
 const T0: Timestamp = Timestamp::from_unix(1_790_000_000);
 
@@ -258,6 +258,8 @@ pub fn family(user: &User, at: Timestamp) -> RefreshFamily {
         last_used_at: at,
         client: ClientInfo { user_agent: Some("cli/2".into()), ip: Some("198.51.100.7".into()) },
         revoked_at: None,
+        generation: 0,
+        rotated_at: None,
     }
 }
 
@@ -265,86 +267,145 @@ fn token() -> SecretHash {
     Secret::generate(&OsEntropy).hash()
 }
 
-/// Families round-trip; rotation consumes once, stores the successor, and
-/// a second presentation reports when the token was consumed.
+/// Token `generation` of family `f` with hash `hash`.
+fn tref(f: &RefreshFamily, generation: u64, hash: SecretHash) -> TokenRef {
+    TokenRef { family: f.id, generation, hash }
+}
+
+/// Rotates `presented` to `successor` through the port.
+async fn rotate(
+    stores: &Stores,
+    presented: TokenRef,
+    successor: SecretHash,
+    now: Timestamp,
+    at: Moment,
+) -> Rotation {
+    stores.refresh.rotate_refresh(&presented, &successor, now, at).await.unwrap()
+}
+
+/// A moment `micros` microseconds into T0.
+fn moment(micros: i64) -> Moment {
+    Moment::from_micros(Moment::from_timestamp(T0).micros() + micros)
+}
+
+/// Families round-trip; rotation is a compare-and-set on (generation,
+/// hash) that records the rotation's moment; a consumed generation is
+/// reported with the family as it stands and writes nothing.
 pub async fn refresh_rotation_consumes_once(stores: Stores) {
     let u = with_user(&stores, "quentin").await;
     let f = family(&u, T0);
     let (t1, t2, t3) = (token(), token(), token());
     stores.refresh.insert_family(&f, &t1).await.unwrap();
     assert_eq!(stores.refresh.find_family(&f.id).await.unwrap(), Some(f.clone()));
-    assert_eq!(stores.refresh.find_family_by_token(&t1).await.unwrap(), Some(f.clone()));
 
     let at = T0.plus(Duration::seconds(10));
-    let Rotation::Rotated(after) = stores.refresh.rotate_refresh(&t1, &t2, at).await.unwrap()
-    else {
+    let r = rotate(&stores, tref(&f, 0, t1), t2, at, moment(10_000_001)).await;
+    let Rotation::Rotated(after) = r else {
         panic!("first rotation must succeed");
     };
-    assert_eq!(after, RefreshFamily { last_used_at: at, ..f.clone() });
-    let again = stores.refresh.rotate_refresh(&t1, &t3, at.plus(Duration::seconds(5))).await;
+    let expected = RefreshFamily {
+        last_used_at: at,
+        generation: 1,
+        rotated_at: Some(moment(10_000_001)),
+        ..f.clone()
+    };
+    assert_eq!(after, expected, "microseconds survive the round trip");
+    let later = at.plus(Duration::seconds(5));
+    let again = rotate(&stores, tref(&f, 0, t1), t3, later, moment(15_000_000)).await;
     assert_eq!(
-        again.unwrap(),
-        Rotation::AlreadyConsumed { family: after.clone(), consumed_at: at },
-        "reuse is reported with the first consumption time"
+        again,
+        Rotation::AlreadyConsumed(after.clone()),
+        "a consumed token is reported with the family as it stands"
     );
-    assert_eq!(
-        stores.refresh.find_family_by_token(&t3).await.unwrap(),
-        None,
-        "no successor on reuse"
-    );
-    assert_eq!(stores.refresh.find_family_by_token(&t2).await.unwrap(), Some(after));
+    assert_eq!(stores.refresh.find_family(&f.id).await.unwrap(), Some(after.clone()), "unwritten");
+    let wrong_hash = rotate(&stores, tref(&f, 1, t3), token(), at, moment(0)).await;
+    assert_eq!(wrong_hash, Rotation::Unknown, "not the current token");
+    let ahead = rotate(&stores, tref(&f, 7, t2), token(), at, moment(0)).await;
+    assert_eq!(ahead, Rotation::Unknown, "a generation not reached");
     assert!(matches!(
-        stores.refresh.rotate_refresh(&t2, &t3, at).await.unwrap(),
-        Rotation::Rotated(_)
+        rotate(&stores, tref(&f, 1, t2), t3, at, moment(1)).await,
+        Rotation::Rotated(RefreshFamily { generation: 2, .. })
     ));
+    let ghost = family(&u, T0);
     assert_eq!(
-        stores.refresh.rotate_refresh(&token(), &token(), at).await.unwrap(),
+        rotate(&stores, tref(&ghost, 0, t1), token(), at, moment(0)).await,
         Rotation::Unknown
     );
+    assert_eq!(stores.refresh.find_legacy_token(&t1).await.unwrap(), None, "nothing legacy");
 }
 
-/// Ten concurrent rotations of one token: exactly one wins, nine see it
-/// consumed, and exactly one successor exists.
+/// 200 concurrent rotations of one token: exactly one wins, the others see
+/// it consumed, and only the winner's successor is current.
 pub async fn refresh_concurrent_rotation_one_winner(stores: Stores) {
     let u = with_user(&stores, "rupert").await;
     let f = family(&u, T0);
     let first = token();
     stores.refresh.insert_family(&f, &first).await.unwrap();
     let stores = Arc::new(stores);
-    let racers: Vec<_> = (0..10)
-        .map(|_| {
-            let stores = Arc::clone(&stores);
+    let barrier = Arc::new(tokio::sync::Barrier::new(200));
+    let racers: Vec<_> = (0..200)
+        .map(|i| {
+            let (stores, barrier, presented) =
+                (Arc::clone(&stores), barrier.clone(), tref(&f, 0, first));
             let successor = token();
             tokio::spawn(async move {
-                let r = stores.refresh.rotate_refresh(&first, &successor, T0).await.unwrap();
-                (r, successor)
+                barrier.wait().await;
+                (rotate(&stores, presented, successor, T0, moment(i)).await, successor)
             })
         })
         .collect();
-    let mut winners = Vec::new();
+    let (mut winners, mut losers) = (Vec::new(), Vec::new());
     for r in racers {
         match r.await.unwrap() {
             (Rotation::Rotated(_), successor) => winners.push(successor),
-            (Rotation::AlreadyConsumed { .. }, successor) => {
-                assert_eq!(stores.refresh.find_family_by_token(&successor).await.unwrap(), None);
+            (Rotation::AlreadyConsumed(now), successor) => {
+                assert_eq!(now.generation, 1);
+                losers.push(successor);
             }
             (Rotation::Unknown, _) => panic!("a known token reported unknown"),
         }
     }
     assert_eq!(winners.len(), 1, "exactly one live successor");
-    assert!(stores.refresh.find_family_by_token(&winners[0]).await.unwrap().is_some());
+    for loser in losers {
+        let r = rotate(&stores, tref(&f, 1, loser), token(), T0, moment(20)).await;
+        assert_eq!(r, Rotation::Unknown, "a loser's successor was never stored");
+    }
+    let r = rotate(&stores, tref(&f, 1, winners[0]), token(), T0, moment(20)).await;
+    assert!(matches!(r, Rotation::Rotated(_)));
 }
 
-/// Collisions of family id or token hash are refused.
+/// A family rotated many times still recognises every earlier generation
+/// as consumed, from its one record (the SQL backends' row counts are
+/// checked in `tests/refresh_rows.rs`).
+pub async fn refresh_many_rotations_recognise_every_consumed_generation(stores: Stores) {
+    let u = with_user(&stores, "ursula").await;
+    let f = family(&u, T0);
+    let mut current = token();
+    stores.refresh.insert_family(&f, &current).await.unwrap();
+    let mut consumed = Vec::new();
+    for g in 0..300 {
+        let next = token();
+        let r = rotate(&stores, tref(&f, g, current), next, T0, moment(g as i64)).await;
+        assert!(matches!(r, Rotation::Rotated(_)), "rotation {g}");
+        consumed.push((g, current));
+        current = next;
+    }
+    for (g, hash) in consumed.into_iter().step_by(37) {
+        let r = rotate(&stores, tref(&f, g, hash), token(), T0, moment(999)).await;
+        let Rotation::AlreadyConsumed(now) = r else {
+            panic!("generation {g} not recognised as consumed");
+        };
+        assert_eq!((now.generation, now.rotated_at), (300, Some(moment(299))));
+    }
+}
+
+/// A second family with an existing id is refused.
 pub async fn refresh_collisions_conflict(stores: Stores) {
     let u = with_user(&stores, "sybil").await;
     let f = family(&u, T0);
-    let t = token();
-    stores.refresh.insert_family(&f, &t).await.unwrap();
+    stores.refresh.insert_family(&f, &token()).await.unwrap();
     let same_id = stores.refresh.insert_family(&f, &token()).await;
     assert!(matches!(same_id, Err(StoreError::Conflict(_))));
-    let same_token = stores.refresh.insert_family(&family(&u, T0), &t).await;
-    assert!(matches!(same_token, Err(StoreError::Conflict(_))));
     assert_eq!(stores.refresh.list_user_families(&u.id).await.unwrap(), vec![f]);
 }
 
@@ -382,10 +443,12 @@ pub async fn refresh_purge_expired(stores: Stores) {
     stores.refresh.insert_family(&young, &t_young).await.unwrap();
     // old expires at T0+1000, young at T0+1500.
     assert_eq!(stores.refresh.purge_families(T0.plus(Duration::seconds(1001))).await.unwrap(), 1);
-    assert_eq!(stores.refresh.find_family_by_token(&t_old).await.unwrap(), None);
-    let r = stores.refresh.rotate_refresh(&t_old, &token(), T0).await.unwrap();
+    assert_eq!(stores.refresh.find_family(&old.id).await.unwrap(), None);
+    let r = rotate(&stores, tref(&old, 0, t_old), token(), T0, moment(0)).await;
     assert_eq!(r, Rotation::Unknown);
-    assert_eq!(stores.refresh.find_family_by_token(&t_young).await.unwrap(), Some(young));
+    assert_eq!(stores.refresh.find_family(&young.id).await.unwrap(), Some(young.clone()));
+    let r = rotate(&stores, tref(&young, 0, t_young), token(), T0, moment(0)).await;
+    assert!(matches!(r, Rotation::Rotated(_)));
 }
 
 /// Clients round-trip (public and confidential); ids are unique.
@@ -611,7 +674,8 @@ macro_rules! store_contract_suite {
             sessions_no_resurrection_after_delete, sessions_data_and_touch,
             sessions_purge_expired, sessions_delete_for_user_keeps_one, concurrent_writers,
             revision_moves_on_revocations, refresh_rotation_consumes_once,
-            refresh_concurrent_rotation_one_winner, refresh_collisions_conflict,
+            refresh_concurrent_rotation_one_winner,
+            refresh_many_rotations_recognise_every_consumed_generation, refresh_collisions_conflict,
             refresh_revocation, refresh_purge_expired, clients_roundtrip_and_conflict,
             keys_initialise_rotate_prune, keys_concurrent_rotation_one_winner,
             revocations_load_and_purge, attempts_compare_and_set,

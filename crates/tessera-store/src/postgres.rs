@@ -19,13 +19,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row, query};
-use tessera_core::Timestamp;
 use tessera_core::client::{Client, ClientStore};
 use tessera_core::password::PasswordHash;
-use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, RefreshStore, Rotation};
+use tessera_core::refresh::{
+    FamilyId, FamilyKind, RefreshFamily, RefreshStore, Rotation, TokenRef,
+};
 use tessera_core::revocation::{RevocationCutoffs, RevocationSet, RevocationStore};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
@@ -34,6 +35,7 @@ use tessera_core::store::{
     Backend, DeploymentStore, SessionData, SessionStore, StoreError, UserStore,
 };
 use tessera_core::user::{User, UserId, Username};
+use tessera_core::{Moment, Timestamp};
 
 type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
 
@@ -154,7 +156,12 @@ fn session_from_row(row: &PgRow) -> Result<SessionRecord, StoreError> {
 }
 
 const FAMILY_COLUMNS: &str = "id, user_id, client_id, scope, kind, created_at, expires_at, \
-     last_used_at, user_agent, ip, revoked_at";
+     last_used_at, user_agent, ip, revoked_at, generation, rotated_at";
+
+/// A generation as PostgreSQL stores it (`BIGINT`).
+fn sql_generation(generation: u64) -> Result<i64, StoreError> {
+    i64::try_from(generation).map_err(|_| corrupt("family generation beyond i64"))
+}
 
 fn family_from_row(row: &PgRow) -> Result<RefreshFamily, StoreError> {
     Ok(RefreshFamily {
@@ -170,6 +177,9 @@ fn family_from_row(row: &PgRow) -> Result<RefreshFamily, StoreError> {
         last_used_at: time(row, "last_used_at")?,
         client: client_info(row)?,
         revoked_at: opt_time(row, "revoked_at")?,
+        generation: u64::try_from(get::<i64>(row, "generation")?)
+            .map_err(|_| corrupt("family generation"))?,
+        rotated_at: get::<Option<i64>>(row, "rotated_at")?.map(Moment::from_micros),
     })
 }
 
@@ -427,11 +437,10 @@ impl RefreshStore for PostgresStore {
         f: &RefreshFamily,
         first_token: &SecretHash,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(fail)?;
         query(
             "INSERT INTO refresh_families (id, user_id, client_id, scope, kind, created_at, expires_at,
-                 last_used_at, user_agent, ip, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 last_used_at, user_agent, ip, revoked_at, generation, rotated_at, current_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(f.id.to_string())
         .bind(f.user_id.to_string())
@@ -444,82 +453,63 @@ impl RefreshStore for PostgresStore {
         .bind(f.client.user_agent.as_deref())
         .bind(f.client.ip.as_deref())
         .bind(f.revoked_at.map(Timestamp::unix))
-        .execute(&mut *tx)
+        .bind(sql_generation(f.generation)?)
+        .bind(f.rotated_at.map(Moment::micros))
+        .bind(&first_token.0[..])
+        .execute(&self.pool)
         .await
-        .map_err(fail)?;
-        query("INSERT INTO refresh_tokens (hash, family_id, created_at) VALUES ($1, $2, $3)")
-            .bind(&first_token.0[..])
-            .bind(f.id.to_string())
-            .bind(f.created_at.unix())
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        tx.commit().await.map_err(fail)
+        .map(drop)
+        .map_err(fail)
     }
 
     async fn rotate_refresh(
         &self,
-        presented: &SecretHash,
+        presented: &TokenRef,
         successor: &SecretHash,
         now: Timestamp,
+        rotated_at: Moment,
     ) -> Result<Rotation, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(fail)?;
-        // Lock the family before the token. A purge deletes the family and
-        // then (by cascade) its tokens; taking the token first would be the
-        // opposite order, and the two could deadlock. It also serialises the
-        // rotations of one family. The subquery's row is not locked.
-        let family = query(
-            "SELECT id FROM refresh_families
-             WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1) FOR UPDATE",
-        )
-        .bind(&presented.0[..])
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(fail)?;
-        let Some(family) = family else { return Ok(Rotation::Unknown) };
-        let family_id: String = get(&family, "id")?;
-        // The conditional UPDATE is the linearisation point: of concurrent
-        // rotations of one token, exactly one sees `consumed_at IS NULL`.
-        // The others, having waited for the family lock, run it after the
-        // winner committed and match no row.
-        let won = query(
-            "UPDATE refresh_tokens SET consumed_at = $1 WHERE hash = $2 AND consumed_at IS NULL",
-        )
-        .bind(now.unix())
-        .bind(&presented.0[..])
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        if won.rows_affected() != 1 {
-            return consumed_or_unknown(&mut tx, presented).await;
-        }
-        query("INSERT INTO refresh_tokens (hash, family_id, created_at) VALUES ($1, $2, $3)")
-            .bind(&successor.0[..])
-            .bind(&family_id)
-            .bind(now.unix())
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
+        // One statement, one row: the conditional UPDATE is the
+        // linearisation point. Concurrent rotations of one token queue on
+        // the family's row lock; once the winner commits, PostgreSQL
+        // re-evaluates the others' WHERE against the new row (READ
+        // COMMITTED), where the generation has moved, and they match nothing.
         let sql = format!(
-            "UPDATE refresh_families SET last_used_at = GREATEST(last_used_at, $1) WHERE id = $2
+            "UPDATE refresh_families SET generation = generation + 1, current_hash = $1,
+                 rotated_at = $2, last_used_at = GREATEST(last_used_at, $3)
+             WHERE id = $4 AND generation = $5 AND current_hash = $6
              RETURNING {FAMILY_COLUMNS}"
         );
-        let row = query(&sql).bind(now.unix()).bind(&family_id).fetch_one(&mut *tx).await;
-        let family = family_from_row(&row.map_err(fail)?)?;
-        tx.commit().await.map_err(fail)?;
-        Ok(Rotation::Rotated(family))
+        let won = query(&sql)
+            .bind(&successor.0[..])
+            .bind(rotated_at.micros())
+            .bind(now.unix())
+            .bind(presented.family.to_string())
+            .bind(sql_generation(presented.generation)?)
+            .bind(&presented.hash.0[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(fail)?;
+        if let Some(row) = won {
+            return Ok(Rotation::Rotated(family_from_row(&row)?));
+        }
+        // Lost, or never current: a family only moves forward, so reading
+        // it after the failed UPDATE tells which.
+        Ok(match self.find_family(&presented.family).await? {
+            Some(f) if f.generation > presented.generation => Rotation::AlreadyConsumed(f),
+            _ => Rotation::Unknown,
+        })
     }
 
-    async fn find_family_by_token(
-        &self,
-        token: &SecretHash,
-    ) -> Result<Option<RefreshFamily>, StoreError> {
-        let sql = format!(
-            "SELECT {FAMILY_COLUMNS} FROM refresh_families
-             WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1)"
-        );
-        let row = query(&sql).bind(&token.0[..]).fetch_optional(&self.pool).await;
-        row.map_err(fail)?.as_ref().map(family_from_row).transpose()
+    async fn find_legacy_token(&self, token: &SecretHash) -> Result<Option<FamilyId>, StoreError> {
+        let row = query("SELECT family_id FROM refresh_legacy_tokens WHERE hash = $1")
+            .bind(&token.0[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(fail)?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = get(&row, "family_id")?;
+        FamilyId::parse(&id).ok_or_else(|| corrupt("family id")).map(Some)
     }
 
     async fn find_family(&self, id: &FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
@@ -566,37 +556,10 @@ impl RefreshStore for PostgresStore {
     }
 
     async fn purge_families(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
-        // Tokens go with their family (ON DELETE CASCADE).
+        // Legacy token records go with their family (ON DELETE CASCADE).
         let q = query("DELETE FROM refresh_families WHERE expires_at < $1").bind(cutoff.unix());
         self.changed(q).await
     }
-}
-
-/// After a lost race or on reuse: why `presented` could not be consumed.
-/// Runs in the rotation's transaction, holding the family lock, so it reads
-/// the winner's committed state; it writes nothing.
-async fn consumed_or_unknown(
-    conn: &mut PgConnection,
-    presented: &SecretHash,
-) -> Result<Rotation, StoreError> {
-    let row = query(
-        "SELECT t.consumed_at AS token_consumed_at, f.id, f.user_id, f.client_id, f.scope, f.kind,
-                f.created_at, f.expires_at, f.last_used_at, f.user_agent, f.ip, f.revoked_at
-         FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1",
-    )
-    .bind(&presented.0[..])
-    .fetch_optional(conn)
-    .await
-    .map_err(fail)?;
-    let Some(row) = row else { return Ok(Rotation::Unknown) };
-    Ok(match opt_time(&row, "token_consumed_at")? {
-        Some(consumed_at) => {
-            Rotation::AlreadyConsumed { family: family_from_row(&row)?, consumed_at }
-        }
-        // Unconsumed yet not updated: impossible while we hold the family
-        // lock. Treat as unknown rather than guess.
-        None => Rotation::Unknown,
-    })
 }
 
 #[async_trait]

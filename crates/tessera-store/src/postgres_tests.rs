@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use serde_json::json;
+use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
 use tessera_core::OsEntropy;
 use tessera_core::signing_key::KeyState;
@@ -188,7 +189,7 @@ async fn until_lock_waiters(store: &PostgresStore, n: i64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotation_waits_for_its_family_before_locking_the_token() {
+async fn rotation_racing_a_purge_finds_the_family_gone() {
     let (store, url) = fresh_store().await;
     let u = user("pavel");
     store.insert_user(&u).await.unwrap();
@@ -196,20 +197,20 @@ async fn rotation_waits_for_its_family_before_locking_the_token() {
     let t = token();
     store.insert_family(&f, &t).await.unwrap();
 
-    // A purge holding the family, as `DELETE FROM refresh_families` does
-    // before it cascades to the tokens.
+    // A purge holding the family's row, as `DELETE FROM refresh_families` does.
     let mut purge = PgConnection::connect(&url).await.unwrap();
     purge.execute("BEGIN").await.unwrap();
     purge.execute("SET LOCAL lock_timeout = '3s'").await.unwrap();
     let lock = query("SELECT id FROM refresh_families WHERE id = $1 FOR UPDATE");
     lock.bind(f.id.to_string()).execute(&mut purge).await.unwrap();
+    let presented = TokenRef { family: f.id, generation: 0, hash: t };
     let rotation = tokio::spawn({
         let store = store.clone();
-        async move { store.rotate_refresh(&t, &token(), T0).await }
+        async move { store.rotate_refresh(&presented, &token(), T0, Moment::from_timestamp(T0)).await }
     });
+    // The rotation is one statement on one row: it waits for the purge and
+    // then matches nothing (no second lock, so no lock-order deadlock).
     until_lock_waiters(&store, 1).await;
-    // Had the rotation taken the token first, this cascade would wait for
-    // it while it waits for the family: a deadlock (here, a lock timeout).
     let delete = query("DELETE FROM refresh_families WHERE id = $1").bind(f.id.to_string());
     delete.execute(&mut purge).await.unwrap();
     purge.execute("COMMIT").await.unwrap();

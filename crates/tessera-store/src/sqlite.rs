@@ -26,10 +26,11 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, query};
 
 type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
-use tessera_core::Timestamp;
 use tessera_core::client::{Client, ClientStore};
 use tessera_core::password::PasswordHash;
-use tessera_core::refresh::{FamilyId, FamilyKind, RefreshFamily, RefreshStore, Rotation};
+use tessera_core::refresh::{
+    FamilyId, FamilyKind, RefreshFamily, RefreshStore, Rotation, TokenRef,
+};
 use tessera_core::revocation::{RevocationCutoffs, RevocationSet, RevocationStore};
 use tessera_core::secret::{Secret, SecretHash};
 use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
@@ -38,6 +39,7 @@ use tessera_core::store::{
     Backend, DeploymentStore, SessionData, SessionStore, StoreError, UserStore,
 };
 use tessera_core::user::{User, UserId, Username};
+use tessera_core::{Moment, Timestamp};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -190,11 +192,22 @@ fn family_from_row(row: &SqliteRow) -> Result<RefreshFamily, StoreError> {
             .try_get::<Option<i64>, _>("revoked_at")
             .map_err(unavailable)?
             .map(Timestamp::from_unix),
+        generation: u64::try_from(row.try_get::<i64, _>("generation").map_err(unavailable)?)
+            .map_err(|_| corrupt("family generation"))?,
+        rotated_at: row
+            .try_get::<Option<i64>, _>("rotated_at")
+            .map_err(unavailable)?
+            .map(Moment::from_micros),
     })
 }
 
 const FAMILY_COLUMNS: &str = "id, user_id, client_id, scope, kind, created_at, expires_at, \
-     last_used_at, user_agent, ip, revoked_at";
+     last_used_at, user_agent, ip, revoked_at, generation, rotated_at";
+
+/// A generation as SQLite stores it (a signed 64-bit integer).
+fn sql_generation(generation: u64) -> Result<i64, StoreError> {
+    i64::try_from(generation).map_err(|_| corrupt("family generation beyond i64"))
+}
 
 const USER_COLUMNS: &str = "id, username, password_hash, scope, created_at, disabled";
 const SESSION_COLUMNS: &str =
@@ -406,10 +419,10 @@ impl RefreshStore for SqliteStore {
         f: &RefreshFamily,
         first_token: &SecretHash,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await.map_err(|e| self.fail(e))?;
         query(
             "INSERT INTO refresh_families (id, user_id, client_id, scope, kind, created_at, expires_at,
-                 last_used_at, user_agent, ip, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 last_used_at, user_agent, ip, revoked_at, generation, rotated_at, current_hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(f.id.to_string())
         .bind(f.user_id.to_string())
@@ -422,72 +435,61 @@ impl RefreshStore for SqliteStore {
         .bind(f.client.user_agent.as_deref())
         .bind(f.client.ip.as_deref())
         .bind(f.revoked_at.map(Timestamp::unix))
-        .execute(&mut *tx)
+        .bind(sql_generation(f.generation)?)
+        .bind(f.rotated_at.map(Moment::micros))
+        .bind(&first_token.0[..])
+        .execute(&self.writer)
         .await
-        .map_err(|e| self.fail(e))?;
-        query("INSERT INTO refresh_tokens (hash, family_id, created_at) VALUES (?, ?, ?)")
-            .bind(&first_token.0[..])
-            .bind(f.id.to_string())
-            .bind(f.created_at.unix())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-        tx.commit().await.map_err(|e| self.fail(e))
+        .map(drop)
+        .map_err(|e| self.fail(e))
     }
 
     async fn rotate_refresh(
         &self,
-        presented: &SecretHash,
+        presented: &TokenRef,
         successor: &SecretHash,
         now: Timestamp,
+        rotated_at: Moment,
     ) -> Result<Rotation, StoreError> {
-        let mut tx = self.writer.begin().await.map_err(|e| self.fail(e))?;
-        // The conditional UPDATE is the linearisation point: of concurrent
-        // rotations of one token, exactly one sees `consumed_at IS NULL`. It
-        // is also the transaction's first statement, so it takes the write
-        // lock at once rather than upgrading from a read (which could fail
-        // with SQLITE_BUSY instead of waiting).
-        let won = query(
-            "UPDATE refresh_tokens SET consumed_at = ? WHERE hash = ? AND consumed_at IS NULL
-             RETURNING family_id",
-        )
-        .bind(now.unix())
-        .bind(&presented.0[..])
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| self.fail(e))?;
-        let Some(won) = won else {
-            drop(tx);
-            return self.consumed_or_unknown(presented).await;
-        };
-        let family_id: String = won.try_get("family_id").map_err(|e| self.fail(e))?;
-        query("INSERT INTO refresh_tokens (hash, family_id, created_at) VALUES (?, ?, ?)")
-            .bind(&successor.0[..])
-            .bind(&family_id)
-            .bind(now.unix())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.fail(e))?;
+        // The conditional UPDATE is the linearisation point (SQLite has one
+        // writer): of concurrent rotations of one token, exactly one finds
+        // the family still at the token's generation with its hash.
         let sql = format!(
-            "UPDATE refresh_families SET last_used_at = max(last_used_at, ?) WHERE id = ?
+            "UPDATE refresh_families SET generation = generation + 1, current_hash = ?,
+                 rotated_at = ?, last_used_at = max(last_used_at, ?)
+             WHERE id = ? AND generation = ? AND current_hash = ?
              RETURNING {FAMILY_COLUMNS}"
         );
-        let row = query(&sql).bind(now.unix()).bind(&family_id).fetch_one(&mut *tx).await;
-        let family = family_from_row(&row.map_err(|e| self.fail(e))?)?;
-        tx.commit().await.map_err(|e| self.fail(e))?;
-        Ok(Rotation::Rotated(family))
+        let won = query(&sql)
+            .bind(&successor.0[..])
+            .bind(rotated_at.micros())
+            .bind(now.unix())
+            .bind(presented.family.to_string())
+            .bind(sql_generation(presented.generation)?)
+            .bind(&presented.hash.0[..])
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if let Some(row) = won {
+            return Ok(Rotation::Rotated(family_from_row(&row)?));
+        }
+        // Lost, or never current: a family only moves forward, so reading
+        // it after the failed UPDATE tells which.
+        Ok(match self.find_family(&presented.family).await? {
+            Some(f) if f.generation > presented.generation => Rotation::AlreadyConsumed(f),
+            _ => Rotation::Unknown,
+        })
     }
 
-    async fn find_family_by_token(
-        &self,
-        token: &SecretHash,
-    ) -> Result<Option<RefreshFamily>, StoreError> {
-        let sql = format!(
-            "SELECT {FAMILY_COLUMNS} FROM refresh_families
-             WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = ?)"
-        );
-        let row = query(&sql).bind(&token.0[..]).fetch_optional(&self.pool).await;
-        row.map_err(|e| self.fail(e))?.as_ref().map(family_from_row).transpose()
+    async fn find_legacy_token(&self, token: &SecretHash) -> Result<Option<FamilyId>, StoreError> {
+        let row = query("SELECT family_id FROM refresh_legacy_tokens WHERE hash = ?")
+            .bind(&token.0[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = row.try_get("family_id").map_err(|e| self.fail(e))?;
+        FamilyId::parse(&id).ok_or_else(|| corrupt("family id")).map(Some)
     }
 
     async fn find_family(&self, id: &FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
@@ -538,36 +540,9 @@ impl RefreshStore for SqliteStore {
     }
 
     async fn purge_families(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
-        // Tokens go with their family (ON DELETE CASCADE).
+        // Legacy token records go with their family (ON DELETE CASCADE).
         let q = query("DELETE FROM refresh_families WHERE expires_at < ?").bind(cutoff.unix());
         self.changed(q).await
-    }
-}
-
-impl SqliteStore {
-    /// After a lost race or on reuse: why `presented` could not be consumed.
-    async fn consumed_or_unknown(&self, presented: &SecretHash) -> Result<Rotation, StoreError> {
-        let sql = format!(
-            "SELECT t.consumed_at AS token_consumed_at, {cols}
-             FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?",
-            cols = FAMILY_COLUMNS
-                .split(", ")
-                .map(|c| format!("f.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let row = query(&sql).bind(&presented.0[..]).fetch_optional(&self.pool).await;
-        let Some(row) = row.map_err(|e| self.fail(e))? else {
-            return Ok(Rotation::Unknown);
-        };
-        let consumed: Option<i64> = row.try_get("token_consumed_at").map_err(|e| self.fail(e))?;
-        let family = family_from_row(&row)?;
-        Ok(match consumed {
-            Some(at) => Rotation::AlreadyConsumed { family, consumed_at: Timestamp::from_unix(at) },
-            // Unconsumed yet not updated: only if it was inserted between our
-            // UPDATE and this read, which a fresh hash cannot be. Treat as unknown.
-            None => Rotation::Unknown,
-        })
     }
 }
 

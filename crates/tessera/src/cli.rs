@@ -175,6 +175,11 @@ pub struct SettingsArgs {
     /// Refresh-family absolute lifetime in seconds [default: 2592000].
     #[arg(long, global = true, env = "TESSERA_REFRESH_TTL")]
     pub refresh_ttl: Option<i64>,
+    /// How late a refresh request's arrival may be measured after the
+    /// rotation that consumed its token and still count as concurrent, in
+    /// milliseconds, at most 2000 [default: 100].
+    #[arg(long, global = true, env = "TESSERA_REFRESH_ARRIVAL_TOLERANCE_MS")]
+    pub refresh_arrival_tolerance_ms: Option<u64>,
     /// Clock leeway for exp/nbf/iat in seconds, at most 60 [default: 30].
     #[arg(long, global = true, env = "TESSERA_LEEWAY")]
     pub leeway: Option<i64>,

@@ -123,8 +123,14 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
             "TESSERA_REFRESH_TTL",
             pick!(refresh_ttl, 2_592_000),
         )?),
-        ..RefreshPolicy::default()
+        arrival_tolerance: std::time::Duration::from_millis(pick!(
+            refresh_arrival_tolerance_ms,
+            100
+        )),
     };
+    if refresh.arrival_tolerance > std::time::Duration::from_secs(2) {
+        bail!("TESSERA_REFRESH_ARRIVAL_TOLERANCE_MS must be at most 2000");
+    }
     let registration = match pick!(registration, RegistrationArg::Open) {
         RegistrationArg::Open => Registration::Open,
         RegistrationArg::Closed => Registration::Closed,
@@ -238,6 +244,17 @@ mod tests {
         assert!(resolve(none).is_err());
         let lower = SettingsArgs { signing_alg: Some("eddsa".into()), ..Default::default() };
         assert!(resolve(lower).is_err(), "algorithm names are exact");
+    }
+
+    #[test]
+    fn refresh_arrival_tolerance_defaults_to_100_ms_and_is_capped() {
+        let s = resolve(SettingsArgs::default()).unwrap();
+        assert_eq!(s.core.refresh.arrival_tolerance, std::time::Duration::from_millis(100));
+        let strict = parse(&["tessera", "--refresh-arrival-tolerance-ms", "0"]);
+        assert_eq!(resolve(strict).unwrap().core.refresh.arrival_tolerance.as_millis(), 0);
+        let window =
+            SettingsArgs { refresh_arrival_tolerance_ms: Some(2001), ..Default::default() };
+        assert!(resolve(window).is_err(), "no wider than the old race window");
     }
 
     #[test]

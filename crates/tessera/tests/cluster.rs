@@ -473,6 +473,31 @@ async fn token_login(base: &str, user: &str) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
+/// A token login at `base`: (access token, refresh token).
+async fn token_pair(base: &str, user: &str) -> (String, String) {
+    let res = http()
+        .post(format!("{base}/v1/token/login"))
+        .json(&json!({"username": user, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "token login of {user} at {base}");
+    let body: Value = res.json().await.unwrap();
+    let field = |k: &str| body[k].as_str().unwrap().to_owned();
+    (field("access_token"), field("refresh_token"))
+}
+
+/// `POST base/oauth/token` with a refresh token: status and body.
+async fn refresh_at(base: &str, refresh_token: &str) -> (u16, Value) {
+    let res = http()
+        .post(format!("{base}/oauth/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
 /// A credential as a test presents it.
 #[derive(Clone)]
 enum Cred {
@@ -675,6 +700,37 @@ async fn logout_on_one_node_is_honoured_by_the_others_at_once() {
         assert_eq!(verify(&node.url(""), &cookie).await, 401, "node {}: /v1/verify", node.name);
     }
     assert_eq!(whoami(&c.nginx().url(""), &cookie).await, 401, "through nginx");
+}
+
+/// Issue 12, item 6, across processes with real clocks: a refresh token
+/// rotated on A and presented again on B after the rotation committed (and
+/// past the arrival tolerance) is reuse, and the family is
+/// revoked on every node: C refuses the successor refresh token at once, and
+/// every node refuses the family's access tokens within its poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_reuse_on_another_node_revokes_the_family_on_every_node() {
+    let Some(c) = Cluster::with_nginx().await else { return };
+    c.add_user("alice");
+    let all: Vec<&Node> = c.nodes.iter().collect();
+    let (a, b, n3) = (c.node("A"), c.node("B"), c.node("C"));
+    let (access, refresh) = token_pair(&a.url(""), "alice").await;
+    let other = Cred::Bearer(token_pair(&b.url(""), "alice").await.0);
+    let (status, second) = refresh_at(&a.url(""), &refresh).await;
+    assert_eq!(status, 200, "rotation on A: {second}");
+    let successor = Cred::Bearer(second["access_token"].as_str().unwrap().to_owned());
+    accepted_everywhere(&all, &successor, "before the reuse").await;
+
+    // Past the arrival tolerance (100 ms: how late a request that came
+    // before the commit may be measured); the nodes share this host's clock,
+    // so this wait puts the replay's arrival past it whatever the load.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (status, body) = refresh_at(&b.url(""), &refresh).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (status, body) = refresh_at(&n3.url(""), second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "C: {body}");
+    refused_everywhere(&all, &successor, "refresh token reuse on B").await;
+    refused_everywhere(&all, &Cred::Bearer(access), "refresh token reuse on B").await;
+    accepted_everywhere(&all, &other, "another login of the same user").await;
 }
 
 /// RFC 7009 revocation on A, log out everywhere on B, and `tessera user

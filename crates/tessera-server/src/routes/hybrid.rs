@@ -18,6 +18,7 @@ use tessera_core::user::User;
 use tessera_core::{Error, Tessera};
 
 use crate::AppState;
+use crate::arrival::Arrival;
 use crate::client::Client;
 use crate::cookie::{ACCESS, CSRF, CookiePolicy, REFRESH};
 use crate::error::ApiError;
@@ -146,7 +147,11 @@ async fn login(
     ),
     security(("hybrid_refresh_cookie" = []))
 )]
-async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn refresh(
+    State(state): State<AppState>,
+    Arrival(arrived_at): Arrival,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let cookies = CookiePolicy::new(state.config.secure_cookies);
     let Some(rt) = cookies.get(REFRESH, &headers) else {
         return Err(Error::Unauthorized("no refresh cookie").into());
@@ -160,7 +165,7 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         Err(e) => return Err(e.into()),
     };
     state.tessera.verify_hybrid_csrf(&family.id, csrf_header(&headers))?;
-    match state.tessera.refresh_tokens(rt, &family.client_id, None).await {
+    match state.tessera.refresh_tokens(rt, &family.client_id, None, arrived_at).await {
         Ok(grant) => {
             let (csrf, set) = grant_cookies(&state.tessera, cookies, &grant);
             Ok((set, Json(json!({"csrf_token": csrf, "expires_in": grant.access.expires_in})))

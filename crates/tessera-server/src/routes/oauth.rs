@@ -18,6 +18,7 @@ use tessera_core::client::{AuthenticatedClient, FIRST_PARTY_CLIENT};
 use tessera_core::token::Introspection;
 
 use crate::AppState;
+use crate::arrival::Arrival;
 use crate::bearer::authenticate_basic;
 use crate::error::ApiError;
 use crate::payload::JsonOrForm;
@@ -122,6 +123,7 @@ struct TokenRequest {
 )]
 async fn token(
     State(state): State<AppState>,
+    Arrival(arrived_at): Arrival,
     headers: HeaderMap,
     JsonOrForm(req): JsonOrForm<TokenRequest>,
 ) -> Result<Response, ApiError> {
@@ -152,7 +154,7 @@ async fn token(
         .refresh_token
         .as_deref()
         .ok_or_else(|| ApiError::invalid_request("refresh_token is required"))?;
-    let grant = state.tessera.refresh_tokens(refresh_token, caller.id(), scope).await?;
+    let grant = state.tessera.refresh_tokens(refresh_token, caller.id(), scope, arrived_at).await?;
     Ok(grant_response(&grant))
 }
 

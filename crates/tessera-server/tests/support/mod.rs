@@ -53,6 +53,9 @@ pub struct Options {
     pub login_window: i64,
     /// Trusted proxies (`TESSERA_TRUSTED_PROXIES` syntax).
     pub trusted_proxies: &'static str,
+    /// The store (a `postgres://` URL to share it between servers); by
+    /// default a fresh SQLite file in the server's directory.
+    pub store_url: Option<String>,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             login_max_failures: 10_000,
             login_window: 300,
             trusted_proxies: "",
+            store_url: None,
         }
     }
 }
@@ -109,7 +113,8 @@ impl TestServer {
         master_key: MasterKey,
     ) -> Self {
         let db_path = dir.path().join("tessera.db");
-        let stores = tessera_store::open(&format!("sqlite://{}", db_path.display())).await.unwrap();
+        let url = o.store_url.clone().unwrap_or_else(|| format!("sqlite://{}", db_path.display()));
+        let stores = tessera_store::open(&url).await.unwrap();
         let hasher = if o.real_argon2 {
             Argon2idHasher::default()
         } else {
@@ -182,6 +187,13 @@ impl TestServer {
             options: o,
             watcher: Some(watcher),
         }
+    }
+
+    /// Another node of the same deployment: the same store (set
+    /// `store_url` to share one), master key and clock.
+    pub async fn second_node(&self) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        Self::boot(self.options.clone(), dir, self.clock.clone(), self.master_key.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {
