@@ -219,7 +219,12 @@ impl Tessera {
                 revoked_at: None,
             };
             match self.stores.refresh.insert_family(&family, &secret.hash()).await {
-                Ok(()) => return Ok(IssuedRefresh { secret, family }),
+                Ok(()) => {
+                    // Bounded per user: past the cap, the oldest others end.
+                    let own = crate::device::LoginHandle::Family(family.id);
+                    self.enforce_login_cap(&user.id, own).await?;
+                    return Ok(IssuedRefresh { secret, family });
+                }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }

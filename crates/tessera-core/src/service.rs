@@ -43,6 +43,8 @@ pub struct TesseraConfig {
     pub token: TokenPolicy,
     /// Login throttling.
     pub throttle: ThrottlePolicy,
+    /// The cap on logins per user.
+    pub devices: crate::device::DevicePolicy,
 }
 
 /// The core service.

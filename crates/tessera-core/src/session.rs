@@ -191,7 +191,12 @@ impl Tessera {
                 client: client.clone(),
             };
             match self.stores.sessions.insert_session(&record).await {
-                Ok(()) => return Ok(IssuedSession { secret, record }),
+                Ok(()) => {
+                    // Bounded per user: past the cap, the oldest others end.
+                    let own = crate::device::LoginHandle::Session(record.id);
+                    self.enforce_login_cap(&user.id, own).await?;
+                    return Ok(IssuedSession { secret, record });
+                }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
