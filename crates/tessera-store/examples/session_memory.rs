@@ -87,7 +87,10 @@ async fn redis(n: usize) -> (f64, u64) {
         absolute_ttl: Duration::seconds(43_200),
     };
     let memory = tessera_store::open("memory").await.unwrap();
-    let stores: Stores = tessera_store::with_redis(memory, &settings).await.unwrap();
+    let stores: Stores =
+        tessera_store::with_redis(memory, &settings, tessera_store::testing::record_key())
+            .await
+            .unwrap();
     let before = redis_used_memory(&url).await;
     fill(&stores, n).await;
     let per_session = (redis_used_memory(&url).await - before) as f64 / n as f64;
