@@ -53,6 +53,11 @@ pub struct Options {
     pub login_window: i64,
     /// Trusted proxies (`TESSERA_TRUSTED_PROXIES` syntax).
     pub trusted_proxies: &'static str,
+    /// Most live logins per user (`TESSERA_MAX_LOGINS_PER_USER`).
+    pub max_logins_per_user: usize,
+    /// Sessions in Redis (`TESSERA_TEST_REDIS_URL`) under this key prefix,
+    /// kept across [`TestServer::restart`]; `None`: in the SQLite store.
+    pub redis_prefix: Option<String>,
 }
 
 impl Default for Options {
@@ -71,6 +76,8 @@ impl Default for Options {
             login_max_failures: 10_000,
             login_window: 300,
             trusted_proxies: "",
+            max_logins_per_user: 100,
+            redis_prefix: None,
         }
     }
 }
@@ -109,7 +116,18 @@ impl TestServer {
         master_key: MasterKey,
     ) -> Self {
         let db_path = dir.path().join("tessera.db");
-        let stores = tessera_store::open(&format!("sqlite://{}", db_path.display())).await.unwrap();
+        let mut stores =
+            tessera_store::open(&format!("sqlite://{}", db_path.display())).await.unwrap();
+        if let Some(prefix) = &o.redis_prefix {
+            let settings = tessera_store::redis::RedisSettings {
+                url: tessera_store::testing::redis_url(),
+                prefix: prefix.clone(),
+                idle_ttl: Duration::seconds(o.idle_ttl),
+                absolute_ttl: Duration::seconds(o.absolute_ttl),
+            };
+            let key = tessera_store::redis::RecordKey::from_master(&master_key);
+            stores = tessera_store::with_redis(stores, &settings, key).await.unwrap();
+        }
         let hasher = if o.real_argon2 {
             Argon2idHasher::default()
         } else {
@@ -140,6 +158,9 @@ impl TestServer {
                     throttle: tessera_core::throttle::ThrottlePolicy {
                         max_failures: o.login_max_failures,
                         window: Duration::seconds(o.login_window),
+                    },
+                    devices: tessera_core::device::DevicePolicy {
+                        max_logins_per_user: o.max_logins_per_user,
                     },
                     ..TesseraConfig::default()
                 },
