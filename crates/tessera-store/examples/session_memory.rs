@@ -103,6 +103,7 @@ async fn redis(n: usize) -> (f64, u64) {
     let mut own = 0u64;
     for key in [
         format!("{{{prefix}}}:r:{}", s.id),
+        format!("{{{prefix}}}:d:{}", s.id),
         format!("{{{prefix}}}:h:{}", s.secret_hash.to_hex()),
         format!("{{{prefix}}}:u:{}", u.id),
     ] {
@@ -131,6 +132,6 @@ async fn main() {
     println!("| SQLite | {n} | {lite:.0} | file growth after checkpoint |");
     println!("| Redis | {n} | {red:.0} | `used_memory` growth (all indexes) |");
     println!(
-        "| Redis, one session's own keys | 1 | {own} | `MEMORY USAGE` of record + secret index + user set |"
+        "| Redis, one session's own keys | 1 | {own} | `MEMORY USAGE` of record + data bag + secret index + user set |"
     );
 }
