@@ -29,7 +29,7 @@
 //! | `P:changes` | channel | the change feed |
 //!
 //! Every session value read back is authenticated with a key derived from
-//! the master key (see [`record`]): a forged, altered or moved record is
+//! the master key (see [`RecordKey`]): a forged, altered or moved record is
 //! refused (logged, treated as absent), so write access to Redis does not
 //! mint sessions.
 
