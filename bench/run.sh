@@ -69,6 +69,9 @@ DURATION="${1:-10}"
 CONNECTIONS="${2:-32}"
 POOL=10000
 REFRESH_SEED=$((CONNECTIONS * 2 > 64 ? CONNECTIONS * 2 : 64))
+# The refresh pool is REFRESH_SEED token logins of one user: all must stay
+# live under the login cap (default 100; past it the oldest logins end).
+export TESSERA_MAX_LOGINS_PER_USER=$((REFRESH_SEED >= 100 ? REFRESH_SEED + 1 : 100))
 export TESSERA_HASH_CONCURRENCY="${TESSERA_HASH_CONCURRENCY:-1}"
 for tool in python3 psql redis-cli taskset; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }

@@ -258,7 +258,12 @@ impl Tessera {
             };
             let (secret, first) = self.mint_refresh(&family.id, 0);
             match self.stores.refresh.insert_family(&family, &first.hash).await {
-                Ok(()) => return Ok(IssuedRefresh { secret, family }),
+                Ok(()) => {
+                    // Bounded per user: past the cap, the oldest others end.
+                    let own = crate::device::LoginHandle::Family(family.id);
+                    self.enforce_login_cap(&user.id, own).await?;
+                    return Ok(IssuedRefresh { secret, family });
+                }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -45,6 +45,8 @@ pub struct TesseraConfig {
     pub throttle: ThrottlePolicy,
     /// Bounds of the password hash queue.
     pub hash_queue: HashQueuePolicy,
+    /// The cap on logins per user.
+    pub devices: crate::device::DevicePolicy,
 }
 
 /// The core service.

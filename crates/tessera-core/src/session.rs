@@ -191,7 +191,12 @@ impl Tessera {
                 client: client.clone(),
             };
             match self.stores.sessions.insert_session(&record).await {
-                Ok(()) => return Ok(IssuedSession { secret, record }),
+                Ok(()) => {
+                    // Bounded per user: past the cap, the oldest others end.
+                    let own = crate::device::LoginHandle::Session(record.id);
+                    self.enforce_login_cap(&user.id, own).await?;
+                    return Ok(IssuedSession { secret, record });
+                }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -261,18 +266,24 @@ impl Tessera {
     /// durable store first (so no loss of the session store can revive
     /// them), applied here and announced, then the sessions are deleted.
     pub(crate) async fn end_session_records(&self, records: &[SessionRecord]) -> Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
         let policy = &self.config.session;
         let ended: Vec<(SessionId, Timestamp)> =
             records.iter().map(|r| (r.id, policy.expires_at(r))).collect();
-        self.stores.revocations.end_sessions(&ended).await?;
-        for (id, until) in ended {
-            self.announce(Change::SessionEnded { id, until }).await;
+        self.end_sessions(&ended).await
+    }
+
+    /// Ends the sessions `ended` names, each remembered until its `until`:
+    /// durably first, then here and everywhere, then in the session store.
+    pub(crate) async fn end_sessions(&self, ended: &[(SessionId, Timestamp)]) -> Result<()> {
+        if ended.is_empty() {
+            return Ok(());
         }
-        for r in records {
-            self.stores.sessions.delete_session(&r.id).await?;
+        self.stores.revocations.end_sessions(ended).await?;
+        for (id, until) in ended {
+            self.announce(Change::SessionEnded { id: *id, until: *until }).await;
+        }
+        for (id, _) in ended {
+            self.stores.sessions.delete_session(id).await?;
         }
         Ok(())
     }

@@ -93,7 +93,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         user: &UserId,
         keep: Option<&SessionId>,
     ) -> Result<u64, StoreError>;
-    /// The sessions of `user`, oldest first.
+    /// The sessions of `user`, oldest first. Never reads their data bags
+    /// (up to the data limit each): the devices list and the login cap call
+    /// this on every listing and every login.
     async fn list_user_sessions(&self, user: &UserId) -> Result<Vec<SessionRecord>, StoreError>;
     /// Deletes sessions last seen before `idle_cutoff` or created before
     /// `absolute_cutoff`; returns how many.

@@ -638,3 +638,168 @@ async fn admin_user_endpoints_unknown_or_garbage_id_404() {
     }
     assert_all_alive(&s, &l, "after unknown ids").await;
 }
+
+// --------------------------------------------------------------- login cap
+
+/// A server that caps logins at 3 per user, its sessions in SQLite or in
+/// Redis (`TESSERA_TEST_REDIS_URL`, under a fresh prefix).
+async fn capped(redis: bool) -> TestServer {
+    TestServer::start_with(Options {
+        max_logins_per_user: 3,
+        redis_prefix: redis.then(|| tessera_store::testing::fresh_redis_prefix("devices")),
+        ..Options::default()
+    })
+    .await
+}
+
+/// Logins one second apart, past a cap of 3: each time the oldest login
+/// ends as a device removal would, whatever its kind, and the newest live.
+async fn login_cap_ends_oldest(redis: bool) {
+    let s = capped(redis).await;
+    s.create_user("alice", "").await;
+    let first = s.token_login("alice", None).await;
+    s.advance(1);
+    let second = s.login("alice", PASSWORD).await;
+    s.advance(1);
+    let third = hybrid_login(&s, "alice").await;
+    s.advance(1);
+    let fourth = s.login("alice", PASSWORD).await;
+    // The oldest, a token family, ended: its access token and its refresh
+    // token are refused at once.
+    let first_at = first["access_token"].as_str().unwrap();
+    assert_verify_401(verify_bearer(&s, first_at).await, "oldest family's access token").await;
+    let res = oauth_refresh(&s, first["refresh_token"].as_str().unwrap()).await;
+    assert_error(res, 400, "invalid_grant").await;
+    assert_eq!(s.whoami(&second.secret).await.status(), 200, "second live");
+    assert_eq!(verify_cookie(&s, &third.at_cookie()).await.status(), 200, "third live");
+    assert_eq!(s.whoami(&fourth.secret).await.status(), 200, "newest live");
+    s.advance(1);
+    let fifth = s.token_login("alice", None).await;
+    // Now the oldest is the session: its cookie is refused.
+    let res = s.whoami(&second.secret).await;
+    assert_error(res, 401, "unauthorized").await;
+    let fifth_at = fifth["access_token"].as_str().unwrap();
+    let res = s.bearer_get("/v1/sessions", fifth_at).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let kinds: Vec<&str> =
+        body["sessions"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["hybrid", "session", "token"], "the newest three, oldest first: {body}");
+}
+
+#[tokio::test]
+async fn regression_unbounded_sessions_cap_ends_oldest_sqlite() {
+    login_cap_ends_oldest(false).await;
+}
+
+#[tokio::test]
+async fn regression_unbounded_sessions_cap_ends_oldest_redis() {
+    login_cap_ends_oldest(true).await;
+}
+
+/// 50 logins of one user at once (sessions and token logins), cap 3: every
+/// login answers 200, and once all have, at most 3 of their credentials
+/// work (the cap is exact; see tessera_core::device).
+async fn login_cap_concurrent(redis: bool) {
+    let s = std::sync::Arc::new(capped(redis).await);
+    let user_id = s.create_user("alice", "").await;
+    let logins: Vec<_> = (0..50)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let path = if i % 2 == 0 { "/v1/session/login" } else { "/v1/token/login" };
+                let res = s
+                    .req(Method::POST, path)
+                    .json(&json!({"username": "alice", "password": PASSWORD}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 200, "{path}");
+                if i % 2 == 0 {
+                    let secret = Login::from_response(&s, res).await.secret;
+                    Err(secret)
+                } else {
+                    let body: Value = res.json().await.unwrap();
+                    Ok(body["access_token"].as_str().unwrap().to_owned())
+                }
+            })
+        })
+        .collect();
+    let mut live = 0;
+    let mut credentials = Vec::new();
+    for login in logins {
+        credentials.push(login.await.unwrap());
+    }
+    for credential in &credentials {
+        let status = match credential {
+            Err(secret) => s.whoami(secret).await.status(),
+            Ok(token) => verify_bearer(&s, token).await.status(),
+        };
+        assert!(matches!(status.as_u16(), 200 | 401), "{status}");
+        live += usize::from(status == 200);
+    }
+    assert!(live <= 3, "{live} of 50 concurrent logins live, cap 3");
+    let user = tessera_core::user::UserId::parse(&user_id).unwrap();
+    let none = tessera_core::device::CurrentLogin::None;
+    let listed = s.tessera.list_devices(&user, none).await.unwrap();
+    assert_eq!(listed.len(), live, "listed {listed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_cap_fifty_concurrent_logins_at_most_cap_live_sqlite() {
+    login_cap_concurrent(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_cap_fifty_concurrent_logins_at_most_cap_live_redis() {
+    login_cap_concurrent(true).await;
+}
+
+// ------------------------------------------------------ Redis record tags
+
+/// Runs `redis-cli` against the test Redis; panics unless it succeeds.
+fn redis_cli(args: &[&str]) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-u", &tessera_store::testing::redis_url()])
+        .args(args)
+        .output()
+        .expect("redis-cli (Debian package redis-tools)");
+    assert!(out.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn regression_redis_records_carry_no_integrity_forged_cookie_401() {
+    let prefix = tessera_store::testing::fresh_redis_prefix("devices");
+    let s = TestServer::start_with(Options {
+        redis_prefix: Some(prefix.clone()),
+        ..Options::default()
+    })
+    .await;
+    let alice = s.create_user("alice", "admin").await;
+    let p = format!("{{{prefix}}}:");
+    // A session for alice minted with redis-cli, as the old code wrote them,
+    // with tags of the right shape made without the key.
+    let secret = forged_secret();
+    let hash = tessera_core::secret::Secret::from_presented(&secret).hash().to_hex();
+    let id = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e60";
+    let now = "1790000000";
+    let rec = format!("{p}r:{id}");
+    let fields = ["u", &alice, "h", &hash, "c", "x", "t0", now, "ts", now, "d", "{}"];
+    redis_cli(&[&["HSET", rec.as_str()][..], &fields[..]].concat());
+    redis_cli(&["SET", &format!("{p}h:{hash}"), id]);
+    redis_cli(&["SADD", &format!("{p}u:{alice}"), id]);
+    assert_error(s.whoami(&secret).await, 401, "unauthorized").await;
+    redis_cli(&["HSET", &rec, "m", &"ab".repeat(32), "tm", &"cd".repeat(32)]);
+    assert_error(s.whoami(&secret).await, 401, "unauthorized").await;
+
+    // A real login, one field altered in Redis (its owner, to alice): refused.
+    s.create_user("mallory", "").await;
+    let m = s.login("mallory", PASSWORD).await;
+    assert_eq!(s.whoami(&m.secret).await.status(), 200);
+    let mid = m.body["session"]["id"].as_str().unwrap();
+    redis_cli(&["HSET", &format!("{p}r:{mid}"), "u", &alice]);
+    // The session cache would answer without Redis until something changes.
+    s.tessera.apply_change(&tessera_core::change::Change::SessionsChanged).await.unwrap();
+    assert_error(s.whoami(&m.secret).await, 401, "unauthorized").await;
+}

@@ -321,7 +321,8 @@ async fn session_get_body_shape_exact() {
 async fn login_500_times_all_secrets_ids_and_csrf_tokens_distinct() {
     const N: usize = 500;
     const BATCH: usize = 20;
-    let s = TestServer::start().await;
+    // All N stay live: the login cap (default 100) would end the first ones.
+    let s = TestServer::start_with(Options { max_logins_per_user: N, ..Options::default() }).await;
     s.register("alice").await;
     let cookie_name = s.cookie_name();
     let url = s.url("/v1/session/login");

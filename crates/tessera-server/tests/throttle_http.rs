@@ -217,7 +217,13 @@ impl Cluster {
                 idle_ttl: Duration::seconds(1800),
                 absolute_ttl: Duration::seconds(43_200),
             };
-            stores = tessera_store::with_redis(stores, &settings).await.unwrap();
+            stores = tessera_store::with_redis(
+                stores,
+                &settings,
+                tessera_store::redis::RecordKey::from_master(&self.master_key),
+            )
+            .await
+            .unwrap();
         }
         let hasher = Counting {
             argon2: Argon2idHasher::new(256, 1, 1).unwrap(),

@@ -107,12 +107,14 @@ pub async fn open(url: &str) -> Result<Stores, OpenError> {
 
 /// Moves sessions, login counters and the change feed of `stores` to Redis
 /// (see [`redis`] for what lives where); the rest stays where it was.
+/// Session records are authenticated with `record_key` (from the master key).
 pub async fn with_redis(
     mut stores: Stores,
     settings: &redis::RedisSettings,
+    record_key: redis::RecordKey,
 ) -> Result<Stores, OpenError> {
     check_sessions_engine(&stores, Some(settings)).await?;
-    let shared = Arc::new(redis::RedisStore::connect(settings).await?);
+    let shared = Arc::new(redis::RedisStore::connect(settings, record_key).await?);
     stores.sessions = shared.clone();
     stores.attempts = shared.clone();
     stores.feed = shared.clone();

@@ -19,13 +19,19 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `{P}:r:<session id>` | hash | the session: `u` user, `h` secret hash, `c` CSRF token, `t0` created, `ts` last seen, `ua`, `ip`, `d` data (JSON) |
+//! | `{P}:r:<session id>` | hash | the session: `u` user, `h` secret hash, `c` CSRF token, `t0` created, `ua`, `ip`, `m` their tag; `ts` last seen, `tm` its tag |
+//! | `{P}:d:<session id>` | string | the session's data bag, `TAG.JSON` (its own key: listings never read it) |
 //! | `{P}:h:<secret hash hex>` | string | the session id (cookie lookup) |
 //! | `{P}:u:<user id>` | set | the user's session ids (devices, log out everywhere) |
 //! | `{P}:seen`, `{P}:born` | sorted sets | session ids by last seen / created (the sweep) |
 //! | `{P}:rev` | integer | bumped by every session delete (the revision poll) |
 //! | `P:a:<throttle key>` | string | login-failure counters |
 //! | `P:changes` | channel | the change feed |
+//!
+//! Every session value read back is authenticated with a key derived from
+//! the master key (see [`RecordKey`]): a forged, altered or moved record is
+//! refused (logged, treated as absent), so write access to Redis does not
+//! mint sessions.
 
 use std::time::Duration as StdDuration;
 
@@ -36,12 +42,16 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Script, Value};
 use tessera_core::change::{Change, ChangeFeed, FeedEvent};
 use tessera_core::clock::{Duration, Timestamp};
-use tessera_core::secret::{Secret, SecretHash};
-use tessera_core::session::{ClientInfo, SessionId, SessionRecord};
+use tessera_core::secret::SecretHash;
+use tessera_core::session::{SessionId, SessionRecord};
 use tessera_core::store::{Backend, SessionData, SessionStore, StoreError};
 use tessera_core::throttle::{AttemptStore, Attempts};
 use tessera_core::user::UserId;
 use tokio::sync::mpsc;
+
+mod record;
+pub use record::RecordKey;
+use record::{FixedFields, log_refused};
 
 /// How long Redis may take to answer before the request fails closed.
 const RESPONSE_TIMEOUT: StdDuration = StdDuration::from_secs(2);
@@ -119,6 +129,9 @@ impl Keys {
     fn record(&self, id: &SessionId) -> String {
         format!("{}r:{id}", self.sessions)
     }
+    fn data(&self, id: &SessionId) -> String {
+        format!("{}d:{id}", self.sessions)
+    }
     fn secret(&self, hash: &SecretHash) -> String {
         format!("{}h:{}", self.sessions, hash.to_hex())
     }
@@ -146,6 +159,8 @@ pub struct RedisStore {
     idle_ttl: i64,
     absolute_ttl: i64,
     scripts: Scripts,
+    /// Authenticates every session value (see [`record`]).
+    record_key: RecordKey,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -168,7 +183,12 @@ pub enum RedisOpenError {
 
 impl RedisStore {
     /// Connects (failing if Redis does not answer) and loads the scripts.
-    pub async fn connect(settings: &RedisSettings) -> Result<Self, RedisOpenError> {
+    /// Session records are tagged and checked with `record_key`: every node
+    /// sharing the prefix needs the same one (derived from the master key).
+    pub async fn connect(
+        settings: &RedisSettings,
+        record_key: RecordKey,
+    ) -> Result<Self, RedisOpenError> {
         let prefix = &settings.prefix;
         if prefix.is_empty() || prefix.contains(['{', '}']) || prefix.len() > 64 {
             return Err(RedisOpenError::Invalid(format!(
@@ -205,6 +225,7 @@ impl RedisStore {
             idle_ttl: settings.idle_ttl.as_secs(),
             absolute_ttl: settings.absolute_ttl.as_secs(),
             scripts: Scripts::default(),
+            record_key,
         };
         store.ping().await.map_err(|e| RedisOpenError::Invalid(e.to_string()))?;
         Ok(store)
@@ -243,7 +264,8 @@ struct Scripts {
     swap_attempts: Script,
 }
 
-/// Deletes one session and its index entries; 1 if it existed. `p` is `{P}:`.
+/// Deletes one session, its data bag and its index entries; 1 if it
+/// existed. `p` is `{P}:`.
 const DROP_FN: &str = r"
 local function drop(p, id)
   local rec = p .. 'r:' .. id
@@ -251,7 +273,7 @@ local function drop(p, id)
   redis.call('ZREM', p .. 'seen', id)
   redis.call('ZREM', p .. 'born', id)
   if not f[1] then return 0 end
-  redis.call('DEL', rec, p .. 'h:' .. f[1])
+  redis.call('DEL', rec, p .. 'd:' .. id, p .. 'h:' .. f[1])
   redis.call('SREM', p .. 'u:' .. f[2], id)
   return 1
 end
@@ -261,13 +283,14 @@ impl Default for Scripts {
     fn default() -> Self {
         let with_drop = |body: &str| Script::new(&format!("{DROP_FN}{body}"));
         Self {
-            // KEYS: record, secret index, user set. ARGV: p, id, user, hash,
-            // csrf, created, seen, ttl ms, [ua flag, ua, ip flag, ip].
+            // KEYS: record, secret index, user set, data bag. ARGV: p, id,
+            // user, hash, csrf, created, seen, ttl ms, ua flag, ua, ip flag,
+            // ip, record tag, seen tag, empty data bag.
             insert: Script::new(
                 r"
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local p, id = ARGV[1], ARGV[2]
-redis.call('HSET', KEYS[1], 'u', ARGV[3], 'h', ARGV[4], 'c', ARGV[5], 't0', ARGV[6], 'ts', ARGV[7], 'd', '{}')
+redis.call('HSET', KEYS[1], 'u', ARGV[3], 'h', ARGV[4], 'c', ARGV[5], 't0', ARGV[6], 'ts', ARGV[7], 'm', ARGV[13], 'tm', ARGV[14])
 if ARGV[9] == '1' then redis.call('HSET', KEYS[1], 'ua', ARGV[10]) end
 if ARGV[11] == '1' then redis.call('HSET', KEYS[1], 'ip', ARGV[12]) end
 redis.call('SET', KEYS[2], id)
@@ -275,6 +298,7 @@ redis.call('SADD', KEYS[3], id)
 redis.call('ZADD', p .. 'seen', ARGV[7], id)
 redis.call('ZADD', p .. 'born', ARGV[6], id)
 local ttl = tonumber(ARGV[8])
+redis.call('SET', KEYS[4], ARGV[15], 'PX', ttl)
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
 if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
@@ -292,28 +316,36 @@ table.insert(r, 1, id)
 return r
 ",
             ),
-            // KEYS: record. ARGV: p, id, seen, idle s, absolute s, grace s.
+            // KEYS: record, data bag. ARGV: p, id, seen, idle s, absolute s,
+            // grace s, seen tag.
             touch: Script::new(
                 r"
 local f = redis.call('HMGET', KEYS[1], 'h', 'u', 't0')
 if not f[1] then return 0 end
 local p, id, seen = ARGV[1], ARGV[2], tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'ts', ARGV[3])
+redis.call('HSET', KEYS[1], 'ts', ARGV[3], 'tm', ARGV[7])
 redis.call('ZADD', p .. 'seen', ARGV[3], id)
-local left = math.min(tonumber(f[3]) + tonumber(ARGV[5]) - seen, tonumber(ARGV[4]))
+local left = math.min((tonumber(f[3]) or 0) + tonumber(ARGV[5]) - seen, tonumber(ARGV[4]))
 local ttl = (math.max(left, 0) + tonumber(ARGV[6])) * 1000
 redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PEXPIRE', p .. 'h:' .. f[1], ttl)
 local uk = p .. 'u:' .. f[2]
 if redis.call('PTTL', uk) < ttl then redis.call('PEXPIRE', uk, ttl) end
 return 1
 ",
             ),
-            // KEYS: record. ARGV: data JSON.
+            // KEYS: record, data bag. ARGV: data bag (tagged). The bag dies
+            // with its record.
             set_data: Script::new(
                 r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'd', ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then return 0 end
+if ttl > 0 then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
+else
+  redis.call('SET', KEYS[2], ARGV[1])
+end
 return 1
 ",
             ),
@@ -384,41 +416,6 @@ return 1
     }
 }
 
-/// Reads `{id, field, value, ...}` as a session record and its data.
-fn session_from_fields(fields: Vec<String>) -> Result<(SessionRecord, SessionData), StoreError> {
-    let mut it = fields.into_iter();
-    let id = it.next().ok_or_else(|| corrupt("empty"))?;
-    let (mut user, mut hash, mut csrf, mut created, mut seen) = (None, None, None, None, None);
-    let (mut user_agent, mut ip, mut data) = (None, None, None);
-    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        match k.as_str() {
-            "u" => user = UserId::parse(&v),
-            "h" => hash = SecretHash::from_hex(&v),
-            "c" => csrf = Some(Secret::from_presented(&v)),
-            "t0" => created = v.parse().ok().map(Timestamp::from_unix),
-            "ts" => seen = v.parse().ok().map(Timestamp::from_unix),
-            "ua" => user_agent = Some(v),
-            "ip" => ip = Some(v),
-            "d" => data = Some(v),
-            _ => {}
-        }
-    }
-    let data: SessionData = match data {
-        Some(d) => serde_json::from_str(&d).map_err(|_| corrupt("data"))?,
-        None => SessionData::new(),
-    };
-    let record = SessionRecord {
-        id: SessionId::parse(&id).ok_or_else(|| corrupt("id"))?,
-        secret_hash: hash.ok_or_else(|| corrupt("secret hash"))?,
-        user_id: user.ok_or_else(|| corrupt("user"))?,
-        csrf_token: csrf.ok_or_else(|| corrupt("csrf"))?,
-        created_at: created.ok_or_else(|| corrupt("created"))?,
-        last_seen_at: seen.ok_or_else(|| corrupt("last seen"))?,
-        client: ClientInfo { user_agent, ip },
-    };
-    Ok((record, data))
-}
-
 #[async_trait]
 impl Backend for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -441,19 +438,35 @@ impl Backend for RedisStore {
 impl SessionStore for RedisStore {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         let (created, seen) = (s.created_at.unix(), s.last_seen_at.unix());
+        let (id, user, hash) = (s.id.to_string(), s.user_id.to_string(), s.secret_hash.to_hex());
+        let (created_text, seen_text) = (created.to_string(), seen.to_string());
+        let fixed = FixedFields {
+            id: &id,
+            user: &user,
+            hash: &hash,
+            csrf: s.csrf_token.expose(),
+            created: &created_text,
+            user_agent: s.client.user_agent.as_deref(),
+            ip: s.client.ip.as_deref(),
+        };
         let mut call = self.scripts.insert.key(self.keys.record(&s.id));
-        call.key(self.keys.secret(&s.secret_hash)).key(self.keys.user(&s.user_id));
+        call.key(self.keys.secret(&s.secret_hash))
+            .key(self.keys.user(&s.user_id))
+            .key(self.keys.data(&s.id));
         call.arg(&self.keys.sessions)
-            .arg(s.id.to_string())
-            .arg(s.user_id.to_string())
-            .arg(s.secret_hash.to_hex())
+            .arg(&id)
+            .arg(&user)
+            .arg(&hash)
             .arg(s.csrf_token.expose())
-            .arg(created)
-            .arg(seen)
+            .arg(&created_text)
+            .arg(&seen_text)
             .arg(self.ttl_ms(created, seen));
         for field in [&s.client.user_agent, &s.client.ip] {
             call.arg(if field.is_some() { "1" } else { "0" }).arg(field.as_deref().unwrap_or(""));
         }
+        call.arg(self.record_key.record_tag(&fixed))
+            .arg(self.record_key.seen_tag(&id, &seen_text))
+            .arg(self.record_key.seal_data(&s.id, &SessionData::new())?);
         let inserted: i64 = call.invoke_async(&mut self.conn()).await.map_err(unavailable)?;
         if inserted == 1 { Ok(()) } else { Err(StoreError::Conflict("session id or secret")) }
     }
@@ -470,7 +483,22 @@ impl SessionStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        fields.map(|f| session_from_fields(f).map(|(record, _)| record)).transpose()
+        let Some(fields) = fields else { return Ok(None) };
+        let key = fields.first().map(|id| format!("{}r:{id}", self.keys.sessions));
+        let key = key.unwrap_or_else(|| self.keys.secret(hash));
+        match self.record_key.open_record(fields) {
+            // The index must lead to the record that names this secret: an
+            // index entry pointed at another session is a forgery.
+            Ok(record) if record.secret_hash == *hash => Ok(Some(record)),
+            Ok(_) => {
+                log_refused(&key, record::Refused("secret index names another session"));
+                Ok(None)
+            }
+            Err(why) => {
+                log_refused(&key, why);
+                Ok(None)
+            }
+        }
     }
 
     async fn touch_session(
@@ -478,25 +506,32 @@ impl SessionStore for RedisStore {
         id: &SessionId,
         last_seen: Timestamp,
     ) -> Result<bool, StoreError> {
+        let (id_text, seen) = (id.to_string(), last_seen.unix().to_string());
         let mut call = self.scripts.touch.key(self.keys.record(id));
+        call.key(self.keys.data(id));
         call.arg(&self.keys.sessions)
-            .arg(id.to_string())
-            .arg(last_seen.unix())
+            .arg(&id_text)
+            .arg(&seen)
             .arg(self.idle_ttl)
             .arg(self.absolute_ttl)
-            .arg(EXPIRY_GRACE_SECS);
+            .arg(EXPIRY_GRACE_SECS)
+            .arg(self.record_key.seen_tag(&id_text, &seen));
         let touched: i64 = call.invoke_async(&mut self.conn()).await.map_err(unavailable)?;
         Ok(touched == 1)
     }
 
     async fn session_data(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
-        let data: Option<String> = redis::cmd("HGET")
-            .arg(self.keys.record(id))
-            .arg("d")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(unavailable)?;
-        data.map(|d| serde_json::from_str(&d).map_err(|_| corrupt("data"))).transpose()
+        let key = self.keys.data(id);
+        let stored: Option<String> =
+            redis::cmd("GET").arg(&key).query_async(&mut self.conn()).await.map_err(unavailable)?;
+        let Some(stored) = stored else { return Ok(None) };
+        match self.record_key.open_data(id, &stored) {
+            Ok(data) => Ok(Some(data)),
+            Err(why) => {
+                log_refused(&key, why);
+                Ok(None)
+            }
+        }
     }
 
     async fn set_session_data(
@@ -504,9 +539,9 @@ impl SessionStore for RedisStore {
         id: &SessionId,
         data: &SessionData,
     ) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(data).map_err(|_| corrupt("data"))?;
+        let sealed = self.record_key.seal_data(id, data)?;
         let mut call = self.scripts.set_data.key(self.keys.record(id));
-        call.arg(json);
+        call.key(self.keys.data(id)).arg(sealed);
         let set: i64 = call.invoke_async(&mut self.conn()).await.map_err(unavailable)?;
         Ok(set == 1)
     }
@@ -538,10 +573,17 @@ impl SessionStore for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        let mut sessions = rows
-            .into_iter()
-            .map(|f| session_from_fields(f).map(|(record, _)| record))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for fields in rows {
+            let key = fields.first().map(|id| format!("{}r:{id}", self.keys.sessions));
+            let key = key.unwrap_or_default();
+            match self.record_key.open_record(fields) {
+                // A set is no proof of ownership: the record must name the user.
+                Ok(r) if r.user_id == *user => sessions.push(r),
+                Ok(_) => log_refused(&key, record::Refused("listed under another user")),
+                Err(why) => log_refused(&key, why),
+            }
+        }
         sessions.sort_by_key(|s| (s.created_at, s.id.to_string()));
         Ok(sessions)
     }
@@ -703,11 +745,5 @@ mod tests {
         assert_eq!(k.revision(), "{tessera}:rev");
         assert_eq!(k.attempts("u:bob"), "tessera:a:u:bob");
         assert_eq!(k.channel(), "tessera:changes");
-    }
-
-    #[test]
-    fn session_from_fields_rejects_missing_fields() {
-        assert!(session_from_fields(vec![]).is_err());
-        assert!(session_from_fields(vec!["not-an-id".into()]).is_err());
     }
 }

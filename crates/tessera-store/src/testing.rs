@@ -220,6 +220,13 @@ pub fn redis_url() -> String {
     std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// A Redis record key from a fresh random master key: what one deployment's
+/// nodes share, and no other's.
+pub fn record_key() -> crate::redis::RecordKey {
+    let master = tessera_core::master_key::MasterKey::generate(&OsEntropy);
+    crate::redis::RecordKey::from_master(&master)
+}
+
 /// A key prefix no other test or run uses: `LABEL-<16 random hex>`. Redis is
 /// shared, so each test works under its own prefix and never flushes.
 pub fn fresh_redis_prefix(label: &str) -> String {

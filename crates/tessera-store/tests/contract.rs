@@ -36,9 +36,11 @@ mod redis {
     async fn fresh() -> tessera_core::store::Stores {
         let s = settings();
         let memory = tessera_store::open("memory").await.unwrap();
-        tessera_store::with_redis(memory, &s).await.unwrap_or_else(|e| {
-            panic!("Redis at {} (TESSERA_TEST_REDIS_URL) is needed: {e}", s.url)
-        })
+        tessera_store::with_redis(memory, &s, tessera_store::testing::record_key())
+            .await
+            .unwrap_or_else(|e| {
+                panic!("Redis at {} (TESSERA_TEST_REDIS_URL) is needed: {e}", s.url)
+            })
     }
 
     tessera_store::store_contract_suite!(fresh());

@@ -104,6 +104,7 @@ mod contract {
         tessera_store::with_redis(
             memory,
             &super::settings(&tessera_store::testing::fresh_redis_prefix("cluster")),
+            tessera_store::testing::record_key(),
         )
         .await
         .unwrap()
@@ -115,8 +116,9 @@ mod contract {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_feed_reaches_subscribers_across_nodes() {
     let prefix = tessera_store::testing::fresh_redis_prefix("cluster");
-    let listener = RedisStore::connect(&settings(&prefix)).await.unwrap();
-    let publisher = RedisStore::connect(&settings(&prefix)).await.unwrap();
+    let key = tessera_store::testing::record_key();
+    let listener = RedisStore::connect(&settings(&prefix), key.clone()).await.unwrap();
+    let publisher = RedisStore::connect(&settings(&prefix), key).await.unwrap();
     let mut rx = listener.subscribe().unwrap();
     let next = async |rx: &mut tokio::sync::mpsc::Receiver<FeedEvent>| {
         tokio::time::timeout(StdDuration::from_secs(10), rx.recv()).await.unwrap().unwrap()

@@ -31,16 +31,20 @@ async fn next_event(rx: &mut Receiver<FeedEvent>) -> FeedEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feed_delivers_changes_published_by_another_connection() {
     let prefix = tessera_store::testing::fresh_redis_prefix("tessera-feed");
-    let a = RedisStore::connect(&settings(&tessera_store::testing::redis_url(), &prefix))
+    let key = tessera_store::testing::record_key;
+    let a = RedisStore::connect(&settings(&tessera_store::testing::redis_url(), &prefix), key())
         .await
         .unwrap();
-    let b = RedisStore::connect(&settings(&tessera_store::testing::redis_url(), &prefix))
+    let b = RedisStore::connect(&settings(&tessera_store::testing::redis_url(), &prefix), key())
         .await
         .unwrap();
-    let other = RedisStore::connect(&settings(
-        &tessera_store::testing::redis_url(),
-        &tessera_store::testing::fresh_redis_prefix("tessera-feed"),
-    ))
+    let other = RedisStore::connect(
+        &settings(
+            &tessera_store::testing::redis_url(),
+            &tessera_store::testing::fresh_redis_prefix("tessera-feed"),
+        ),
+        key(),
+    )
     .await
     .unwrap();
     let mut rx = tessera_core::change::ChangeFeed::subscribe(&a).unwrap();
@@ -57,7 +61,12 @@ async fn feed_delivers_changes_published_by_another_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_fails_closed_fast_and_recovers_without_old_sessions() {
     let mut server = tessera_store::testing::PrivateRedis::start();
-    let store = RedisStore::connect(&settings(&server.url(), "tessera")).await.unwrap();
+    let store = RedisStore::connect(
+        &settings(&server.url(), "tessera"),
+        tessera_store::testing::record_key(),
+    )
+    .await
+    .unwrap();
     let mut rx = tessera_core::change::ChangeFeed::subscribe(&store).unwrap();
     assert_eq!(next_event(&mut rx).await, FeedEvent::Connected);
     let u = user("rita");

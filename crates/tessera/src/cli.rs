@@ -215,6 +215,10 @@ pub struct SettingsArgs {
     /// Largest session data object in bytes [default: 16384].
     #[arg(long, global = true, env = "TESSERA_SESSION_DATA_LIMIT")]
     pub session_data_limit: Option<usize>,
+    /// Most live logins (browser sessions and refresh families together)
+    /// per user; a login past it ends the user's oldest [default: 100].
+    #[arg(long, global = true, env = "TESSERA_MAX_LOGINS_PER_USER")]
+    pub max_logins_per_user: Option<usize>,
     /// Seconds between sweeps of expired sessions [default: 60].
     #[arg(long, global = true, env = "TESSERA_SWEEP_INTERVAL")]
     pub sweep_interval: Option<u64>,

@@ -5,6 +5,7 @@ use std::time::Duration as StdDuration;
 
 use anyhow::{Context, Result, bail};
 use tessera_core::csrf::OriginPolicy;
+use tessera_core::device::DevicePolicy;
 use tessera_core::password::{HashQueuePolicy, PasswordPolicy};
 use tessera_core::refresh::RefreshPolicy;
 use tessera_core::service::Registration;
@@ -159,7 +160,16 @@ pub fn resolve(args: SettingsArgs) -> Result<Settings> {
             ipv6_prefix,
         },
         hash_queue: HashQueuePolicy { capacity: hash_queue },
+        devices: DevicePolicy {
+            max_logins_per_user: pick!(
+                max_logins_per_user,
+                DevicePolicy::default().max_logins_per_user
+            ),
+        },
     };
+    if core.devices.max_logins_per_user == 0 {
+        bail!("TESSERA_MAX_LOGINS_PER_USER must be at least 1");
+    }
     let mut server = ServerConfig::new(origins);
     server.secure_cookies = !pick!(insecure_cookies, false);
     server.body_limit = pick!(body_limit, 64 * 1024);
@@ -337,6 +347,15 @@ mod tests {
         assert!(resolve(half).unwrap_err().to_string().contains("set together"));
         let zero = SettingsArgs { max_connections: Some(0), ..Default::default() };
         assert!(resolve(zero).is_err());
+    }
+
+    #[test]
+    fn max_logins_per_user_defaults_to_100_parses_and_refuses_zero() {
+        assert_eq!(resolve(SettingsArgs::default()).unwrap().core.devices.max_logins_per_user, 100);
+        let s = resolve(parse(&["tessera", "--max-logins-per-user", "7"])).unwrap();
+        assert_eq!(s.core.devices.max_logins_per_user, 7);
+        let zero = SettingsArgs { max_logins_per_user: Some(0), ..Default::default() };
+        assert!(resolve(zero).unwrap_err().to_string().contains("TESSERA_MAX_LOGINS_PER_USER"));
     }
 
     #[test]

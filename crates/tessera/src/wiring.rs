@@ -15,10 +15,16 @@ pub async fn tessera(settings: &Settings) -> Result<Arc<Tessera>> {
     let stores = tessera_store::open(&settings.store)
         .await
         .with_context(|| format!("store {}", redact(&settings.store)))?;
+    let master_key = master_key(settings)?;
     let stores = match &settings.redis {
-        Some(redis) => tessera_store::with_redis(stores, redis)
-            .await
-            .with_context(|| format!("Redis {}", redact(&redis.url)))?,
+        // Records in Redis are tagged with a key only the master key gives:
+        // write access to Redis alone does not mint sessions.
+        Some(redis) => {
+            let record_key = tessera_store::redis::RecordKey::from_master(&master_key);
+            tessera_store::with_redis(stores, redis, record_key)
+                .await
+                .with_context(|| format!("Redis {}", redact(&redis.url)))?
+        }
         None => {
             tessera_store::check_sessions_engine(&stores, None).await?;
             stores
@@ -31,7 +37,7 @@ pub async fn tessera(settings: &Settings) -> Result<Arc<Tessera>> {
         hasher: Arc::new(Argon2idHasher::default()),
         hash_concurrency: settings.hash_concurrency,
         config: settings.core.clone(),
-        master_key: master_key(settings)?,
+        master_key,
     })
     .await?;
     Ok(Arc::new(tessera))

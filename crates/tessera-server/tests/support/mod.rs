@@ -56,6 +56,11 @@ pub struct Options {
     /// The store (a `postgres://` URL to share it between servers); by
     /// default a fresh SQLite file in the server's directory.
     pub store_url: Option<String>,
+    /// Most live logins per user (`TESSERA_MAX_LOGINS_PER_USER`).
+    pub max_logins_per_user: usize,
+    /// Sessions in Redis (`TESSERA_TEST_REDIS_URL`) under this key prefix,
+    /// kept across [`TestServer::restart`]; `None`: in the SQLite store.
+    pub redis_prefix: Option<String>,
 }
 
 impl Default for Options {
@@ -75,6 +80,8 @@ impl Default for Options {
             login_window: 300,
             trusted_proxies: "",
             store_url: None,
+            max_logins_per_user: 100,
+            redis_prefix: None,
         }
     }
 }
@@ -114,7 +121,17 @@ impl TestServer {
     ) -> Self {
         let db_path = dir.path().join("tessera.db");
         let url = o.store_url.clone().unwrap_or_else(|| format!("sqlite://{}", db_path.display()));
-        let stores = tessera_store::open(&url).await.unwrap();
+        let mut stores = tessera_store::open(&url).await.unwrap();
+        if let Some(prefix) = &o.redis_prefix {
+            let settings = tessera_store::redis::RedisSettings {
+                url: tessera_store::testing::redis_url(),
+                prefix: prefix.clone(),
+                idle_ttl: Duration::seconds(o.idle_ttl),
+                absolute_ttl: Duration::seconds(o.absolute_ttl),
+            };
+            let key = tessera_store::redis::RecordKey::from_master(&master_key);
+            stores = tessera_store::with_redis(stores, &settings, key).await.unwrap();
+        }
         let hasher = if o.real_argon2 {
             Argon2idHasher::default()
         } else {
@@ -146,6 +163,9 @@ impl TestServer {
                         max_failures: o.login_max_failures,
                         window: Duration::seconds(o.login_window),
                         ..Default::default()
+                    },
+                    devices: tessera_core::device::DevicePolicy {
+                        max_logins_per_user: o.max_logins_per_user,
                     },
                     ..TesseraConfig::default()
                 },
