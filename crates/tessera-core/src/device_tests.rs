@@ -28,6 +28,12 @@ async fn setup(cap: usize) -> (Arc<ManualClock>, Arc<Tessera>, User) {
         master_key: crate::master_key::MasterKey::generate(&OsEntropy),
         config: TesseraConfig {
             devices: DevicePolicy { max_logins_per_user: cap },
+            // The throttle counts logins in flight (at most `max_failures`
+            // at once per account); these tests are about the cap.
+            throttle: crate::throttle::ThrottlePolicy {
+                max_failures: 1000,
+                ..crate::throttle::ThrottlePolicy::default()
+            },
             ..TesseraConfig::default()
         },
     })

@@ -73,6 +73,10 @@ pub struct Tessera {
     pub(crate) throttle: LoginThrottle,
     /// Usernames by id (they never change), for identity headers.
     pub(crate) usernames: moka::sync::Cache<crate::user::UserId, std::sync::Arc<str>>,
+    /// One revision poll (and its reload) at a time: a poll that returns has
+    /// seen every change made before it began, even when another poll
+    /// observed the revision first.
+    pub(crate) poll: tokio::sync::Mutex<()>,
 }
 
 /// Everything [`Tessera::new`] needs.
@@ -126,6 +130,7 @@ impl Tessera {
             master_key: parts.master_key,
             tokens,
             usernames: moka::sync::Cache::new(100_000),
+            poll: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -330,23 +330,38 @@ impl Tessera {
     /// and session and bearer checks (and the server's store-bound
     /// endpoints) answer `Store` at once until a poll succeeds again.
     pub async fn watch_revocations(&self, limit: std::time::Duration) -> Result<()> {
-        let revision = match tokio::time::timeout(limit, self.stores.revision()).await {
-            Ok(r) => r.map_err(Error::from),
-            Err(_) => Err(Error::Store(StoreError::Unavailable(Box::new(std::io::Error::other(
-                format!("the store did not answer the revision poll within {limit:?}"),
-            ))))),
+        let _one_at_a_time = self.poll.lock().await;
+        // The poll is never cancelled (a query cut off half-way could leave
+        // its connection in doubt): past `limit` the stores count as down at
+        // once, and the poll's own answer, when it comes, decides again.
+        let poll = self.stores.revision();
+        tokio::pin!(poll);
+        let revision = tokio::select! {
+            r = &mut poll => r,
+            () = tokio::time::sleep(limit) => {
+                tracing::warn!(?limit, "the store did not answer the revision poll in time; failing closed");
+                self.stores_down();
+                poll.await
+            }
         };
         let outcome = match revision {
             Ok(r) if self.session_cache.observe_revision(r) => self.reload_token_state().await,
             Ok(_) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
         if outcome.is_err() {
-            self.session_cache.invalidate_all();
-            self.session_cache.forget_revision();
+            self.stores_down();
         }
         self.set_revocations_current(outcome.is_ok());
         outcome
+    }
+
+    /// Fails closed until a poll succeeds: cached sessions dropped, store
+    /// checks answered `Store` at once.
+    fn stores_down(&self) {
+        self.session_cache.invalidate_all();
+        self.session_cache.forget_revision();
+        self.set_revocations_current(false);
     }
 
     /// Whether the last revocation poll failed: a store is known to be down,

@@ -62,7 +62,8 @@ pub fn spawn_revocation_watcher(tessera: Arc<Tessera>, every: Duration) -> JoinH
 
 /// How long one revision poll may take before the stores count as down:
 /// twice the interval, at least 250 ms (a loaded but live database answers a
-/// one-row read well within that).
+/// one-row read well within that; a poll that is merely slow fails closed
+/// only until its answer comes).
 pub fn poll_limit(every: Duration) -> Duration {
     (every * 2).max(Duration::from_millis(250))
 }
