@@ -167,6 +167,10 @@ impl TestServer {
                     devices: tessera_core::device::DevicePolicy {
                         max_logins_per_user: o.max_logins_per_user,
                     },
+                    // Like the throttle above: suites that fire many logins
+                    // at once (the login cap's) are not about shedding, which
+                    // throttle_http.rs tests with its own bound.
+                    hash_queue: tessera_core::password::HashQueuePolicy { capacity: 1024 },
                     ..TesseraConfig::default()
                 },
             })
