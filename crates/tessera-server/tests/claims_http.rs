@@ -454,10 +454,28 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Every secret the run was handed, found nowhere in `dump`; `controls`
 /// (public values the store must hold) found, so the dump is real.
-fn assert_only_hashes(dump: &[u8], secrets: &[(String, String)], controls: &[&str], what: &str) {
+/// The SHA-256 of each secret named in `hashed` must be there (raw or hex):
+/// the scan sees where the secrets' records went.
+fn assert_only_hashes(
+    dump: &[u8],
+    secrets: &[(String, String)],
+    controls: &[&str],
+    hashed: &str,
+    what: &str,
+) {
     for c in controls {
         assert!(contains(dump, c.as_bytes()), "{what}: positive control {c:?} not in the dump");
     }
+    let mut found = 0;
+    for (name, secret) in secrets.iter().filter(|(name, _)| name.starts_with(hashed)) {
+        let hash = tessera_core::secret::Secret::from_presented(secret).hash();
+        let present = contains(dump, &hash.0)
+            || contains(dump, hash.to_hex().as_bytes())
+            || contains(dump, hash.to_hex().to_uppercase().as_bytes());
+        assert!(present, "{what}: positive control: the hash of {name} not in the dump");
+        found += 1;
+    }
+    assert!(found > 0, "{what}: no secret named {hashed:?}");
     for (name, secret) in secrets {
         for form in forms(secret) {
             assert!(!contains(dump, &form), "{what}: {name} stored in a readable form");
@@ -521,7 +539,7 @@ async fn claim_secrets_stored_only_as_hashes_sqlite() {
         }
     }
     let controls: Vec<&str> = controls.iter().map(String::as_str).collect();
-    assert_only_hashes(&dump, &secrets, &controls, "SQLite");
+    assert_only_hashes(&dump, &secrets, &controls, "session secret", "SQLite");
 }
 
 /// The same on PostgreSQL + Redis: every row of every table (bytea as hex),
@@ -559,7 +577,7 @@ async fn claim_secrets_stored_only_as_hashes_postgres_and_redis() {
             dump.push(b'\n');
         }
     }
-    assert_only_hashes(&dump, &secrets, &controls, "PostgreSQL");
+    assert_only_hashes(&dump, &secrets, &controls, "rotated refresh token", "PostgreSQL");
 
     let client = redis::Client::open(tessera_store::testing::redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -597,7 +615,13 @@ async fn claim_secrets_stored_only_as_hashes_postgres_and_redis() {
     }
     // Positive control: the sessions are in Redis (the user id is in them).
     assert!(!keys.is_empty(), "no Redis keys under {prefix}");
-    assert_only_hashes(&dump, &secrets, &[controls[1]], &format!("Redis ({types:?})"));
+    assert_only_hashes(
+        &dump,
+        &secrets,
+        &[controls[1]],
+        "session secret",
+        &format!("Redis ({types:?})"),
+    );
 }
 
 /// Every byte string inside a Redis reply.
