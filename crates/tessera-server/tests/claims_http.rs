@@ -269,7 +269,8 @@ async fn claim_login_counters_shared_across_nodes_failures_on_a_lock_on_b() {
 
 // -------------------------------------------------------- security headers
 
-/// The headers every response carries (README "Contract").
+/// The headers every response carries (README "Endpoints (hybrid mode,
+/// gateways, devices)"), `no-store` included.
 fn assert_security_headers(res: &reqwest::Response, what: &str) {
     let h = res.headers();
     let get = |name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned());
@@ -281,7 +282,7 @@ fn assert_security_headers(res: &reqwest::Response, what: &str) {
     assert_eq!(get("strict-transport-security"), None, "{what}: HSTS over plain HTTP");
 }
 
-/// README "Contract": every response carries `Cache-Control: no-store`,
+/// README "Endpoints (hybrid mode, gateways, devices)": every response carries `Cache-Control: no-store`,
 /// `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` and
 /// `Content-Security-Policy: frame-ancestors 'none'` — the errors produced
 /// by the router, the body limit, the throttle and the load shedder too.
@@ -356,6 +357,19 @@ async fn claim_security_headers_on_every_response_200_to_503() {
         .unwrap();
     check(locked, 429);
     assert_eq!(seen, [200, 401, 404, 405, 413, 415, 400, 503, 429]);
+    // The two discovery documents are the documented exception to
+    // `no-store` (cacheable by design, see the JWKS test); the rest holds.
+    for path in ["/.well-known/jwks.json", "/.well-known/oauth-authorization-server"] {
+        let res = node.req(Method::GET, path).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let cache = res.headers()["cache-control"].to_str().unwrap();
+        assert!(cache.starts_with("public, max-age="), "{path}: {cache}");
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["content-security-policy"], "frame-ancestors 'none'", "{path}");
+        assert!(h.get("strict-transport-security").is_none(), "{path}");
+    }
 }
 
 // ------------------------------------------------------------------- JWKS

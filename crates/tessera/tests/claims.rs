@@ -1,6 +1,8 @@
 //! Claims of README "Security, as built" that concern the binary, each
-//! attacked by a test named after it: the master key file's mode, and
-//! `tessera user enable` not reviving what `disable` ended.
+//! attacked by a test named after it: the master key file's mode,
+//! `tessera user enable` not reviving what `disable` ended, TLS 1.2/1.3 only
+//! without 0-RTT (probed with `openssl s_client`, which can still offer the
+//! old versions and early data), and no HSTS over plain HTTP.
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is how a test reports failure")]
 
@@ -48,8 +50,28 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Self {
-        let args = ["serve", "--listen", "127.0.0.1:0", "--insecure-cookies"];
-        let mut child = tessera(dir, &args).stderr(Stdio::piped()).spawn().unwrap();
+        Self::start_with(dir, &["serve", "--listen", "127.0.0.1:0", "--insecure-cookies"])
+    }
+
+    /// `tessera serve` with `dev-cert`'s pair; `addr` is host:port.
+    fn start_tls(dir: &Path) -> (Self, String) {
+        ok(&run(dir, &["dev-cert", "--out", "certs"], None));
+        let args = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "certs/dev-cert.pem",
+            "--tls-key",
+            "certs/dev-key.pem",
+        ];
+        let s = Self::start_with(dir, &args);
+        let addr = s.base.trim_start_matches("http://").to_owned();
+        (s, addr)
+    }
+
+    fn start_with(dir: &Path, args: &[&str]) -> Self {
+        let mut child = tessera(dir, args).stderr(Stdio::piped()).spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let addr = loop {
             let line = lines.next().expect("server exited before serving").unwrap();
@@ -154,4 +176,77 @@ async fn claim_user_enable_leaves_old_sessions_and_tokens_dead() {
     // Positive control: the enabled user logs in again.
     let res = http.post(s.url("/v1/session/login")).json(&creds).send().await.unwrap();
     assert_eq!(res.status(), 200, "enabled user cannot log in");
+}
+
+/// `openssl s_client -connect ADDR ARGS` with stdin `input`: its exit
+/// status and output (stdout and stderr). Fails, naming it, without openssl.
+fn s_client(dir: &Path, addr: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-servername", "localhost"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("`openssl` is needed for this test (Debian: apt-get install openssl)");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// README "HTTPS": TLS 1.2 and 1.3 only. A client that offers TLS 1.0 or 1.1
+/// alone (security level 0, so the refusal is the server's) gets a
+/// handshake alert; the same client offering 1.2 or 1.3 connects.
+#[test]
+fn claim_tls_12_and_13_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr) = Server::start_tls(dir.path());
+    for old in ["-tls1", "-tls1_1"] {
+        let (success, text) = s_client(dir.path(), &addr, &[old, "-cipher", "DEFAULT@SECLEVEL=0"]);
+        assert!(!success, "{old} handshake completed: {text}");
+        assert!(text.contains("Cipher is (NONE)"), "{old}: {text}");
+        assert!(text.contains("alert"), "{old} refused by the server with an alert: {text}");
+    }
+    for (new, name) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
+        let (success, text) = s_client(dir.path(), &addr, &[new, "-cipher", "DEFAULT@SECLEVEL=0"]);
+        assert!(success, "{new}: {text}");
+        assert!(text.contains(&format!("New, {name}, Cipher is ")), "{new}: {text}");
+    }
+}
+
+/// README "HTTPS": no 0-RTT. The server's session tickets allow no early
+/// data, and a resumption that offers some has it not accepted (replayable
+/// early data would let a captured login or refresh be replayed).
+#[test]
+fn claim_tls_no_zero_rtt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr) = Server::start_tls(dir.path());
+    let (success, text) = s_client(dir.path(), &addr, &["-tls1_3", "-sess_out", "session.pem"]);
+    assert!(success, "{text}");
+    assert!(text.contains("Max Early Data: 0"), "ticket allows early data: {text}");
+    std::fs::write(dir.path().join("early.txt"), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (_, text) = s_client(
+        dir.path(),
+        &addr,
+        &["-tls1_3", "-sess_in", "session.pem", "-early_data", "early.txt"],
+    );
+    // Positive control: the session was resumed, so early data was possible.
+    assert!(text.contains("Reused, TLSv1.3"), "not resumed: {text}");
+    assert!(
+        text.contains("Early data was not sent") || text.contains("Early data was rejected"),
+        "early data accepted: {text}"
+    );
+    assert!(!text.contains("Early data was accepted"), "{text}");
+}
+
+/// RFC 6797 §7.2 / README "HTTPS": HSTS only over HTTPS. A plain-HTTP server
+/// sends none (tests/tls.rs asserts it over HTTPS).
+#[tokio::test]
+async fn claim_no_hsts_over_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    for path in ["/healthz", "/v1/session", "/no/such/route", "/.well-known/jwks.json"] {
+        let res = reqwest::get(s.url(path)).await.unwrap();
+        assert!(res.headers().get("strict-transport-security").is_none(), "{path}");
+    }
 }
