@@ -654,3 +654,24 @@ fn flatten(v: &redis::Value, out: &mut Vec<u8>) {
     }
     out.push(b'\n');
 }
+
+/// The scan's own positive control: a secret written in any of the forms
+/// it claims to look for is caught.
+#[test]
+fn secret_scan_catches_each_encoding() {
+    let secret = tessera_core::secret::Secret::generate(&OsEntropy).expose().to_owned();
+    let all = forms(&secret);
+    assert!(all.len() >= 12, "{} forms: the secret is not base64url", all.len());
+    let hash = tessera_core::secret::Secret::from_presented(&secret).hash().to_hex();
+    let clean = format!("row: id=1, user=alice, hash={hash}, ").into_bytes();
+    // Control: only the hash, accepted.
+    assert_only_hashes(&clean, &[("s".into(), secret.clone())], &[], "s", "self-test");
+    for form in all {
+        let mut dump = clean.clone();
+        dump.extend(&form);
+        let caught = std::panic::catch_unwind(|| {
+            assert_only_hashes(&dump, &[("s".into(), secret.clone())], &[], "s", "self-test");
+        });
+        assert!(caught.is_err(), "form {form:?} not caught");
+    }
+}
