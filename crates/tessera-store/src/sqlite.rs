@@ -812,3 +812,36 @@ impl RevocationStore for SqliteStore {
         Ok(tokens + self.changed(q).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is how a test reports failure")]
+
+    use super::SqliteStore;
+
+    /// README "Durability": a commit is durable once it returns because every
+    /// connection runs WAL with `synchronous=FULL`. A `kill -9` test cannot
+    /// tell FULL from NORMAL (the OS still holds the WAL), so the setting is
+    /// read back from each pool's own connections.
+    #[tokio::test]
+    async fn sqlite_synchronous_full_and_wal_on_every_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        for (name, pool) in [("writer", &store.writer), ("readers", &store.pool)] {
+            // Hold several connections at once so more than one is checked.
+            let mut held = Vec::new();
+            for _ in 0..pool.options().get_max_connections().min(3) {
+                held.push(pool.acquire().await.unwrap());
+            }
+            for conn in &mut held {
+                let sync: i64 =
+                    sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut **conn).await.unwrap();
+                assert_eq!(sync, 2, "{name}: synchronous is {sync}, FULL is 2");
+                let journal: String =
+                    sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut **conn).await.unwrap();
+                assert_eq!(journal, "wal", "{name}");
+            }
+        }
+    }
+}

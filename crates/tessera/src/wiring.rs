@@ -60,12 +60,30 @@ fn master_key(settings: &Settings) -> Result<MasterKey> {
         return Ok(MasterKey::generate(&OsEntropy));
     };
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            MasterKey::parse(&text).with_context(|| format!("master key file {}", path.display()))
-        }
+        Ok(text) => read_key_file(path, &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(path),
         Err(e) => Err(e).with_context(|| format!("cannot read master key file {}", path.display())),
     }
+}
+
+/// An existing key file's key, refused when its mode lets the group or
+/// others read or write it: whoever can read the file can unseal every
+/// signing key (README "Keys": the file is 0600).
+fn read_key_file(path: &std::path::Path, text: &str) -> Result<MasterKey> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("cannot read master key file {}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "master key file {} has mode {mode:03o}, readable beyond its owner: run chmod 600 {}",
+            path.display(),
+            path.display()
+        );
+    }
+    MasterKey::parse(text).with_context(|| format!("master key file {}", path.display()))
 }
 
 fn create_key_file(path: &std::path::Path) -> Result<MasterKey> {
@@ -84,7 +102,7 @@ fn create_key_file(path: &std::path::Path) -> Result<MasterKey> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = std::fs::read_to_string(path)?;
-            MasterKey::parse(&text).with_context(|| format!("master key file {}", path.display()))
+            read_key_file(path, &text)
         }
         Err(e) => {
             Err(e).with_context(|| format!("cannot create master key file {}", path.display()))
