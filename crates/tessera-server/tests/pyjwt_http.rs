@@ -18,25 +18,18 @@ fn script() -> String {
     format!("{}/tests/pyjwt/verify.py", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Whether `python3` can import PyJWT with its crypto backend. Panics under
-/// CI when it cannot: there the interoperability check must never be skipped.
-fn pyjwt_available() -> bool {
+/// Fails the test, naming the package, unless `python3` can import PyJWT
+/// with its crypto backend: the interoperability check is never skipped.
+fn require_pyjwt() {
     let ok = Command::new("python3")
         .args(["-c", "import jwt, cryptography"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PyJWT is not importable by python3 and CI is set: run \
-             `python3 -m pip install 'pyjwt[crypto]>=2.8'` (see .ci/run)"
-        );
-        eprintln!(
-            "notice: PyJWT not installed (python3 -m pip install 'pyjwt[crypto]'); \
-             PyJWT interoperability not checked"
-        );
-    }
-    ok
+    assert!(
+        ok,
+        "PyJWT is not importable by python3: run \
+         `python3 -m pip install 'pyjwt[crypto]>=2.8'` (`.ci/run` does)"
+    );
 }
 
 /// A server whose manual clock starts at the real time: PyJWT checks `exp`
@@ -75,9 +68,7 @@ async fn access_token(s: &TestServer) -> String {
 }
 
 async fn assert_pyjwt_accepts(algorithm: Algorithm) {
-    if !pyjwt_available() {
-        return;
-    }
+    require_pyjwt();
     let s = server(algorithm).await;
     let token = access_token(&s).await;
     // Control: Tessera itself accepts the token at this instant.
@@ -106,9 +97,7 @@ async fn pyjwt_rs256_access_token_verified() {
 /// signature, makes it fail (so the acceptance above means something).
 #[tokio::test]
 async fn pyjwt_wrong_issuer_audience_or_signature_rejected() {
-    if !pyjwt_available() {
-        return;
-    }
+    require_pyjwt();
     let s = server(Algorithm::EdDSA).await;
     let token = access_token(&s).await;
     let (signing_input, sig) = token.rsplit_once('.').unwrap();

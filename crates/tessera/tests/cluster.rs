@@ -11,22 +11,25 @@
 //! Needs PostgreSQL at `TESSERA_TEST_POSTGRES_URL` (a fresh database per
 //! test; unreachable is a failure), `nginx` (Debian package `nginx`,
 //! installed by `.ci/run`), `redis-server` on PATH and the machine's Redis at
-//! `TESSERA_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`). Without the
-//! last three the tests print a notice and pass, unless `CI` is set: then
-//! they fail.
+//! `TESSERA_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`). A missing
+//! one fails the test, naming it; none is ever skipped.
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is how a test reports failure")]
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+#[path = "common/cut_link.rs"]
+mod cut_link;
+use cut_link::CutLink;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 const PASSWORD: &str = "correct horse battery staple";
@@ -54,30 +57,22 @@ async fn cluster_store_url(_dir: &Path) -> String {
 
 // ------------------------------------------------------ external programs
 
-/// `Some(())` when `what` is available; otherwise a notice and `None`
-/// outside CI, a failure in CI.
-fn required(what: &str, found: bool, install: &str) -> Option<()> {
-    if found {
-        return Some(());
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{what} is missing, and CI is set: the cluster tests must run in CI. {install}"
-    );
-    eprintln!("notice: {what} is missing; skipping this cluster test ({install})");
-    None
+/// Fails the test, naming what is missing and how to install it, unless
+/// `found`: a cluster test never skips (`.ci/run` installs everything).
+fn required(what: &str, found: bool, install: &str) {
+    assert!(found, "{what} is missing: the cluster tests need it. {install}");
 }
 
 /// The nginx binary (PATH, then /usr/sbin/nginx).
-fn nginx_binary() -> Option<PathBuf> {
+fn nginx_binary() -> PathBuf {
     let found =
         which("nginx").or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()));
     required(
         "nginx",
         found.is_some(),
         "Install the Debian package (`apt-get install -y nginx`; .ci/run does it).",
-    )?;
-    found
+    );
+    found.unwrap()
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -91,7 +86,7 @@ fn which(program: &str) -> Option<PathBuf> {
 }
 
 /// The machine's Redis URL, when something listens there.
-fn machine_redis() -> Option<String> {
+fn machine_redis() -> String {
     let url = std::env::var("TESSERA_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let hostport = url
@@ -105,11 +100,11 @@ fn machine_redis() -> Option<String> {
         &format!("Redis at {url} (TESSERA_TEST_REDIS_URL)"),
         up,
         "Start redis-server (Debian package redis-server) or set TESSERA_TEST_REDIS_URL.",
-    )?;
-    Some(url)
+    );
+    url
 }
 
-fn redis_server_available() -> Option<()> {
+fn redis_server_available() {
     required(
         "redis-server",
         which("redis-server").is_some(),
@@ -349,12 +344,12 @@ impl Drop for RedisKeys {
 const NAMES: [&str; 3] = ["A", "B", "C"];
 
 impl Cluster {
-    /// Three nodes on the machine's Redis, nginx in front. `None` when a
-    /// prerequisite is missing outside CI.
-    async fn with_nginx() -> Option<Self> {
-        let nginx = nginx_binary()?;
-        let redis = machine_redis()?;
-        Some(Self::start(&redis, [redis.as_str(); 3], Some(&nginx)).await)
+    /// Three nodes on the machine's Redis, nginx in front. Fails, naming
+    /// it, when a prerequisite is missing.
+    async fn with_nginx() -> Self {
+        let nginx = nginx_binary();
+        let redis = machine_redis();
+        Self::start(&redis, [redis.as_str(); 3], Some(&nginx)).await
     }
 
     /// Three nodes, node `i` talking to Redis at `node_redis[i]` (the CLI at
@@ -614,7 +609,7 @@ fn assert_unavailable(res_status: u16, retry_after: Option<&str>, body: &str, wh
 /// through nginx, which spreads the requests over all three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn credentials_from_one_node_work_on_every_node_and_through_nginx() {
-    let Some(c) = Cluster::with_nginx().await else { return };
+    let c = Cluster::with_nginx().await;
     let alice = c.add_user("alice");
     let all: Vec<&Node> = c.nodes.iter().collect();
 
@@ -676,7 +671,7 @@ async fn credentials_from_one_node_work_on_every_node_and_through_nginx() {
 /// and on C (which never saw it) at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logout_on_one_node_is_honoured_by_the_others_at_once() {
-    let Some(c) = Cluster::with_nginx().await else { return };
+    let c = Cluster::with_nginx().await;
     c.add_user("alice");
     let a = c.node("A");
     let (pair, csrf) = session_login(&a.url(""), "alice").await;
@@ -709,7 +704,7 @@ async fn logout_on_one_node_is_honoured_by_the_others_at_once() {
 /// every node refuses the family's access tokens within its poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refresh_reuse_on_another_node_revokes_the_family_on_every_node() {
-    let Some(c) = Cluster::with_nginx().await else { return };
+    let c = Cluster::with_nginx().await;
     c.add_user("alice");
     let all: Vec<&Node> = c.nodes.iter().collect();
     let (a, b, n3) = (c.node("A"), c.node("B"), c.node("C"));
@@ -738,7 +733,7 @@ async fn refresh_reuse_on_another_node_revokes_the_family_on_every_node() {
 /// credentials keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn revoke_logout_all_and_disable_reach_every_node() {
-    let Some(c) = Cluster::with_nginx().await else { return };
+    let c = Cluster::with_nginx().await;
     for name in ["alice", "bob", "carol"] {
         c.add_user(name);
     }
@@ -815,7 +810,7 @@ async fn node_killed_under_load_costs_at_most_the_requests_in_flight() {
     const CLIENTS: usize = 16;
     const RUN: Duration = Duration::from_secs(4);
     const KILL_AFTER: Duration = Duration::from_millis(1500);
-    let Some(mut c) = Cluster::with_nginx().await else { return };
+    let mut c = Cluster::with_nginx().await;
     c.add_user("alice");
     let front = c.nginx().url("");
     let cookie = Cred::Cookie(session_login(&front, "alice").await.0);
@@ -942,10 +937,8 @@ async fn unavailable_at(node: &Node, path: &str, cred: Option<&Cred>) -> Result<
 /// refuses throughout the outage and serves again after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_outage_fails_closed_on_every_node_and_recovers() {
-    let Some(nginx) = nginx_binary() else { return };
-    if redis_server_available().is_none() {
-        return;
-    }
+    let nginx = nginx_binary();
+    redis_server_available();
     let mut redis = tessera_store::testing::PrivateRedis::start();
     let url = redis.url();
     let c = Cluster::start(&url, [url.as_str(); 3], Some(&nginx)).await;
@@ -1047,77 +1040,13 @@ async fn redis_outage_fails_closed_on_every_node_and_recovers() {
     }
 }
 
-/// A TCP forwarder to Redis that the test can cut (every connection closed,
-/// new ones closed at once) and restore: one node's link to Redis.
-struct CutLink {
-    port: u16,
-    up: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl CutLink {
-    fn start(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (up2, open2) = (Arc::clone(&up), Arc::clone(&open));
-        std::thread::spawn(move || {
-            for inbound in listener.incoming().flatten() {
-                let outbound = match TcpStream::connect(&target) {
-                    Ok(s) if up2.load(Ordering::SeqCst) => s,
-                    _ => {
-                        let _ = inbound.shutdown(Shutdown::Both);
-                        continue;
-                    }
-                };
-                {
-                    let mut open = open2.lock().unwrap();
-                    open.push(inbound.try_clone().unwrap());
-                    open.push(outbound.try_clone().unwrap());
-                }
-                if !up2.load(Ordering::SeqCst) {
-                    let _ = inbound.shutdown(Shutdown::Both);
-                    let _ = outbound.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let (in2, out2) = (inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
-                std::thread::spawn(move || pipe(inbound, outbound));
-                std::thread::spawn(move || pipe(out2, in2));
-            }
-        });
-        Self { port, up, open }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for s in self.open.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    let _ = std::io::copy(&mut from, &mut to);
-    let _ = to.shutdown(Shutdown::Both);
-    let _ = from.shutdown(Shutdown::Both);
-}
-
 /// Node C is cut from Redis while A revokes an access token and logs out a
 /// session C had cached. C never accepts either again, not while cut and not
 /// after it reconnects; it catches up from the durable copy, and the
 /// credentials nobody revoked work on C again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn revocation_made_while_a_node_was_cut_from_redis_is_honoured_after_it_reconnects() {
-    let Some(redis) = machine_redis() else { return };
+    let redis = machine_redis();
     let target = redis
         .split("://")
         .nth(1)
@@ -1129,7 +1058,7 @@ async fn revocation_made_while_a_node_was_cut_from_redis_is_honoured_after_it_re
         panic!("TESSERA_TEST_REDIS_URL with credentials is not supported by this test");
     }
     let link = CutLink::start(target);
-    let link_url = link.url();
+    let link_url = link.redis_url();
     let c = Cluster::start(&redis, [redis.as_str(), redis.as_str(), link_url.as_str()], None).await;
     c.add_user("alice");
     let all: Vec<&Node> = c.nodes.iter().collect();
@@ -1226,7 +1155,7 @@ async fn revocation_made_while_a_node_was_cut_from_redis_is_honoured_after_it_re
 /// and the credentials from before still work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_link_cut_fails_closed_and_recovers_by_itself() {
-    let Some(redis) = machine_redis() else { return };
+    let redis = machine_redis();
     let dir = tempfile::tempdir().unwrap();
     let store = cluster_store_url(dir.path()).await;
     // postgres://user@host:port/db → the same through a link the test can cut.
@@ -1289,7 +1218,7 @@ async fn postgres_link_cut_fails_closed_and_recovers_by_itself() {
 /// (127.0.0.3) logs in, and its devices page shows its own address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn regression_failed_logins_through_the_cluster_lock_every_user() {
-    let Some(c) = Cluster::with_nginx().await else { return };
+    let c = Cluster::with_nginx().await;
     c.add_user("alice");
     let from = |ip: [u8; 4]| {
         reqwest::Client::builder()

@@ -17,14 +17,16 @@
 #![allow(clippy::unwrap_used, reason = "tests: a panic is how a test reports failure")]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+#[path = "common/cut_link.rs"]
+mod cut_link;
+use cut_link::CutLink;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 const PASSWORD: &str = "correct horse battery staple";
@@ -114,60 +116,6 @@ impl Drop for SnapshotRedis {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-// --------------------------------------------------------------- the link
-
-/// A TCP forwarder the test can cut (every connection closed, new ones
-/// refused at once) and restore: the node's link to its database.
-struct CutLink {
-    port: u16,
-    up: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl CutLink {
-    fn start(target: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (up2, open2) = (Arc::clone(&up), Arc::clone(&open));
-        std::thread::spawn(move || {
-            for inbound in listener.incoming().flatten() {
-                let outbound = match TcpStream::connect(&target) {
-                    Ok(s) if up2.load(Ordering::SeqCst) => s,
-                    _ => {
-                        let _ = inbound.shutdown(Shutdown::Both);
-                        continue;
-                    }
-                };
-                open2.lock().unwrap().push(inbound.try_clone().unwrap());
-                open2.lock().unwrap().push(outbound.try_clone().unwrap());
-                let (in2, out2) = (inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
-                std::thread::spawn(move || pipe(inbound, outbound));
-                std::thread::spawn(move || pipe(out2, in2));
-            }
-        });
-        Self { port, up, open }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for s in self.open.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    let _ = std::io::copy(&mut from, &mut to);
-    let _ = to.shutdown(Shutdown::Both);
-    let _ = from.shutdown(Shutdown::Both);
 }
 
 // ----------------------------------------------------------------- server
