@@ -12,190 +12,17 @@
 mod support;
 mod support_hybrid;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_core::master_key::MasterKey;
-use tessera_core::password::{
-    Argon2idHasher, HashQueuePolicy, PasswordCheck, PasswordHash, PasswordHasher,
-};
-use tessera_core::service::TesseraParts;
-use tessera_core::throttle::ThrottlePolicy;
 use tessera_core::token::TokenPolicy;
-use tessera_core::{Duration, ManualClock, OsEntropy, Tessera, TesseraConfig, Timestamp};
-use tessera_server::{AppState, ServerConfig};
+use tessera_core::{Duration, OsEntropy, TesseraConfig};
 
 use support::*;
 use support_hybrid::*;
 
-// ------------------------------------------------------------ counted nodes
-
-/// The real Argon2id hasher (at a test's cost), counting the passwords it
-/// verifies.
-#[derive(Debug)]
-struct Counting {
-    argon2: Argon2idHasher,
-    verified: Arc<AtomicUsize>,
-    /// While set, every verification waits here until released.
-    gate: Option<Arc<Gate>>,
-}
-
-impl PasswordHasher for Counting {
-    fn hash(&self, password: &str, salt: &[u8; 16]) -> tessera_core::error::Result<PasswordHash> {
-        self.argon2.hash(password, salt)
-    }
-    fn verify(&self, password: &str, hash: &PasswordHash) -> PasswordCheck {
-        self.verified.fetch_add(1, Ordering::SeqCst);
-        if let Some(gate) = &self.gate {
-            gate.pass();
-        }
-        self.argon2.verify(password, hash)
-    }
-}
-
-/// Holds hashing threads: each announces itself, then waits for release.
-#[derive(Debug)]
-struct Gate {
-    entered: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
-    open: std::sync::Mutex<bool>,
-    opened: std::sync::Condvar,
-}
-
-impl Gate {
-    fn new() -> (Arc<Self>, std::sync::mpsc::Receiver<()>) {
-        let (entered, inside) = std::sync::mpsc::channel();
-        let gate = Self {
-            entered: std::sync::Mutex::new(entered),
-            open: std::sync::Mutex::new(false),
-            opened: std::sync::Condvar::new(),
-        };
-        (Arc::new(gate), inside)
-    }
-    fn pass(&self) {
-        self.entered.lock().unwrap().send(()).unwrap();
-        let open = self.open.lock().unwrap();
-        drop(self.opened.wait_while(open, |open| !*open).unwrap());
-    }
-    fn release(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-}
-
-/// The state the nodes of one test share: a SQLite file, a master key,
-/// optionally a Redis prefix, and one hash counter.
-struct Cluster {
-    dir: tempfile::TempDir,
-    master_key: MasterKey,
-    redis_prefix: Option<String>,
-    verified: Arc<AtomicUsize>,
-}
-
-/// One node: a real server on port 0.
-struct Node {
-    base: String,
-    http: reqwest::Client,
-    tessera: Arc<Tessera>,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
-/// A throttle of 5 failures per 300 s.
-fn throttle() -> ThrottlePolicy {
-    ThrottlePolicy { max_failures: 5, window: Duration::seconds(300), ..Default::default() }
-}
-
-impl Cluster {
-    fn new(redis: bool) -> Self {
-        Self {
-            redis_prefix: redis.then(|| tessera_store::testing::fresh_redis_prefix("claims-test")),
-            dir: tempfile::tempdir().unwrap(),
-            master_key: MasterKey::generate(&OsEntropy),
-            verified: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    async fn node(&self) -> Node {
-        let config = TesseraConfig { throttle: throttle(), ..TesseraConfig::default() };
-        self.node_with(config, 2, None).await
-    }
-
-    async fn node_with(
-        &self,
-        config: TesseraConfig,
-        hash_threads: usize,
-        gate: Option<Arc<Gate>>,
-    ) -> Node {
-        let url = format!("sqlite://{}", self.dir.path().join("tessera.db").display());
-        let mut stores = tessera_store::open(&url).await.unwrap();
-        if let Some(prefix) = &self.redis_prefix {
-            let settings = tessera_store::redis::RedisSettings {
-                url: tessera_store::testing::redis_url(),
-                prefix: prefix.clone(),
-                idle_ttl: Duration::seconds(1800),
-                absolute_ttl: Duration::seconds(43_200),
-            };
-            let key = tessera_store::redis::RecordKey::from_master(&self.master_key);
-            stores = tessera_store::with_redis(stores, &settings, key).await.unwrap();
-        }
-        let hasher = Counting {
-            argon2: Argon2idHasher::new(256, 1, 1).unwrap(),
-            verified: self.verified.clone(),
-            gate,
-        };
-        let tessera = Arc::new(
-            Tessera::new(TesseraParts {
-                stores,
-                clock: Arc::new(ManualClock::new(Timestamp::from_unix(1_790_000_000))),
-                entropy: Arc::new(OsEntropy),
-                hasher: Arc::new(hasher),
-                hash_concurrency: hash_threads,
-                master_key: self.master_key.clone(),
-                config,
-            })
-            .await
-            .unwrap(),
-        );
-        let mut config = ServerConfig::new(
-            tessera_core::csrf::OriginPolicy::new(["https://app.example.test"]).unwrap(),
-        );
-        config.trusted_proxies =
-            tessera_server::config::TrustedProxies::parse("127.0.0.1").unwrap();
-        let state = AppState { tessera: tessera.clone(), config: Arc::new(config) };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(tessera_server::serve(listener, state, async {
-            let _ = rx.await;
-        }));
-        Node { base, http: reqwest::Client::new(), tessera, _shutdown: tx }
-    }
-
-    fn verified(&self) -> usize {
-        self.verified.load(Ordering::SeqCst)
-    }
-}
-
-impl Node {
-    fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base))
-    }
-
-    /// A login at `path` (JSON) with the application's Origin.
-    async fn login(&self, path: &str, user: &str, password: &str) -> u16 {
-        self.req(Method::POST, path)
-            .header("origin", APP_ORIGIN)
-            .json(&json!({"username": user, "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-}
+use support::counted::*;
 
 const LOGINS: [&str; 3] = ["/v1/session/login", "/v1/token/login", "/v1/hybrid/login"];
 
@@ -290,12 +117,7 @@ fn assert_security_headers(res: &reqwest::Response, what: &str) {
 async fn claim_security_headers_on_every_response_200_to_503() {
     let cluster = Cluster::new(false);
     let (gate, inside) = Gate::new();
-    let config = TesseraConfig {
-        throttle: throttle(),
-        hash_queue: HashQueuePolicy { capacity: 8 },
-        ..TesseraConfig::default()
-    };
-    let node = cluster.node_with(config, 4, Some(gate.clone())).await;
+    let node = cluster.node_with(counted_config(8), 4, Some(gate.clone())).await;
     node.tessera.create_user("alice", PASSWORD, "").await.unwrap();
     let mut seen = Vec::new();
     let mut check = |res: reqwest::Response, expected: u16| {

@@ -9,16 +9,6 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use tessera_core::master_key::MasterKey;
-use tessera_core::password::{
-    Argon2idHasher, HashQueuePolicy, PasswordCheck, PasswordHash, PasswordHasher,
-};
-use tessera_core::service::TesseraParts;
-use tessera_core::throttle::ThrottlePolicy;
-use tessera_core::{Duration, ManualClock, OsEntropy, Tessera, TesseraConfig, Timestamp};
-use tessera_server::{AppState, ServerConfig};
 
 use reqwest::{Method, Response};
 use serde_json::json;
@@ -127,155 +117,7 @@ async fn throttle_forwarded_for_from_trusted_proxy_separates_clients() {
 
 // ---- Issue 12: the throttle under concurrency, over real servers. ----
 
-/// The real Argon2id hasher (at a test's cost), counting the guesses it
-/// checks.
-#[derive(Debug)]
-struct Counting {
-    argon2: Argon2idHasher,
-    verified: Arc<AtomicUsize>,
-    /// While set, every verification waits here until released.
-    gate: Option<Arc<Gate>>,
-}
-
-impl PasswordHasher for Counting {
-    fn hash(&self, password: &str, salt: &[u8; 16]) -> tessera_core::error::Result<PasswordHash> {
-        self.argon2.hash(password, salt)
-    }
-    fn verify(&self, password: &str, hash: &PasswordHash) -> PasswordCheck {
-        self.verified.fetch_add(1, Ordering::SeqCst);
-        if let Some(gate) = &self.gate {
-            gate.pass();
-        }
-        self.argon2.verify(password, hash)
-    }
-}
-
-/// Holds hashing threads: each announces itself, then waits for release.
-#[derive(Debug)]
-struct Gate {
-    entered: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
-    open: std::sync::Mutex<bool>,
-    opened: std::sync::Condvar,
-}
-
-impl Gate {
-    fn new() -> (Arc<Self>, std::sync::mpsc::Receiver<()>) {
-        let (entered, inside) = std::sync::mpsc::channel();
-        let gate = Self {
-            entered: std::sync::Mutex::new(entered),
-            open: std::sync::Mutex::new(false),
-            opened: std::sync::Condvar::new(),
-        };
-        (Arc::new(gate), inside)
-    }
-    fn pass(&self) {
-        self.entered.lock().unwrap().send(()).unwrap();
-        let open = self.open.lock().unwrap();
-        drop(self.opened.wait_while(open, |open| !*open).unwrap());
-    }
-    fn release(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-}
-
-/// Where the nodes of one test keep their state.
-struct Cluster {
-    dir: tempfile::TempDir,
-    master_key: MasterKey,
-    /// A Redis prefix of this test's own (the counters then live in Redis).
-    redis_prefix: Option<String>,
-    verified: Arc<AtomicUsize>,
-}
-
-/// One Tessera node over the cluster's SQLite file (and Redis).
-struct Node {
-    base: String,
-    http: reqwest::Client,
-    tessera: Arc<Tessera>,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Cluster {
-    fn new(redis: bool) -> Self {
-        Self {
-            redis_prefix: redis
-                .then(|| tessera_store::testing::fresh_redis_prefix("throttle-test")),
-            dir: tempfile::tempdir().unwrap(),
-            master_key: MasterKey::generate(&OsEntropy),
-            verified: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    async fn node(&self, hash_threads: usize, queue: usize, gate: Option<Arc<Gate>>) -> Node {
-        let url = format!("sqlite://{}", self.dir.path().join("tessera.db").display());
-        let mut stores = tessera_store::open(&url).await.unwrap();
-        if let Some(prefix) = &self.redis_prefix {
-            let settings = tessera_store::redis::RedisSettings {
-                url: tessera_store::testing::redis_url(),
-                prefix: prefix.clone(),
-                idle_ttl: Duration::seconds(1800),
-                absolute_ttl: Duration::seconds(43_200),
-            };
-            stores = tessera_store::with_redis(
-                stores,
-                &settings,
-                tessera_store::redis::RecordKey::from_master(&self.master_key),
-            )
-            .await
-            .unwrap();
-        }
-        let hasher = Counting {
-            argon2: Argon2idHasher::new(256, 1, 1).unwrap(),
-            verified: self.verified.clone(),
-            gate,
-        };
-        let policy = ThrottlePolicy {
-            max_failures: 5,
-            window: Duration::seconds(300),
-            ..Default::default()
-        };
-        let tessera = Tessera::new(TesseraParts {
-            stores,
-            clock: Arc::new(ManualClock::new(Timestamp::from_unix(1_790_000_000))),
-            entropy: Arc::new(OsEntropy),
-            hasher: Arc::new(hasher),
-            hash_concurrency: hash_threads,
-            master_key: self.master_key.clone(),
-            config: TesseraConfig {
-                throttle: policy,
-                hash_queue: HashQueuePolicy { capacity: queue },
-                ..TesseraConfig::default()
-            },
-        })
-        .await
-        .unwrap();
-        let tessera = Arc::new(tessera);
-        let mut config = ServerConfig::new(
-            tessera_core::csrf::OriginPolicy::new(["https://app.example.test"]).unwrap(),
-        );
-        config.trusted_proxies =
-            tessera_server::config::TrustedProxies::parse("127.0.0.1").unwrap();
-        let state = AppState { tessera: tessera.clone(), config: Arc::new(config) };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(tessera_server::serve(listener, state, async {
-            let _ = rx.await;
-        }));
-        Node { base, http: reqwest::Client::new(), tessera, _shutdown: tx }
-    }
-
-    fn verified(&self) -> usize {
-        self.verified.load(Ordering::SeqCst)
-    }
-}
-
-impl Node {
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.post(format!("{}{path}", self.base))
-    }
-}
+use support::counted::*;
 
 /// `n` token logins for `user` at once, spread over `nodes`, all wrong
 /// (but the last, if `right_last`); their statuses.
@@ -321,21 +163,24 @@ async fn assert_200_concurrent_guesses_checked_at_most_5(cluster: &Cluster, node
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_check_then_count_200_concurrent_guesses_memory_counters() {
     let cluster = Cluster::new(false);
-    let node = cluster.node(2, 256, None).await;
+    let node = cluster.node_with(counted_config(256), 2, None).await;
     assert_200_concurrent_guesses_checked_at_most_5(&cluster, &[node]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_check_then_count_200_concurrent_guesses_redis_counters() {
     let cluster = Cluster::new(true);
-    let node = cluster.node(2, 256, None).await;
+    let node = cluster.node_with(counted_config(256), 2, None).await;
     assert_200_concurrent_guesses_checked_at_most_5(&cluster, &[node]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_check_then_count_200_concurrent_guesses_two_nodes_sharing_redis() {
     let cluster = Cluster::new(true);
-    let nodes = [cluster.node(2, 256, None).await, cluster.node(2, 256, None).await];
+    let nodes = [
+        cluster.node_with(counted_config(256), 2, None).await,
+        cluster.node_with(counted_config(256), 2, None).await,
+    ];
     assert_200_concurrent_guesses_checked_at_most_5(&cluster, &nodes).await;
 }
 
@@ -347,7 +192,7 @@ async fn regression_check_then_count_200_concurrent_guesses_two_nodes_sharing_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_check_then_count_30_concurrent_29_wrong_then_right() {
     let cluster = Cluster::new(false);
-    let node = cluster.node(2, 256, None).await;
+    let node = cluster.node_with(counted_config(256), 2, None).await;
     node.tessera.create_user("bob", PASSWORD, "").await.unwrap();
     let statuses = concurrent_guesses(&[node], "bob", 30, true).await;
     let wrong_checked = statuses.iter().filter(|s| **s == 401).count();
@@ -366,7 +211,7 @@ async fn regression_unbounded_hash_queue_sheds_503_and_one_address_cannot_fill_i
     let (gate, inside) = Gate::new();
     // Capacity 8: one address may hold 2 places. Four threads, so that
     // every admitted hash is seen entering the hasher.
-    let node = cluster.node(4, 8, Some(gate.clone())).await;
+    let node = cluster.node_with(counted_config(8), 4, Some(gate.clone())).await;
     let login = |user: String, from: &str| {
         node.post("/v1/token/login")
             .header("x-forwarded-for", from)
@@ -394,7 +239,7 @@ async fn regression_unbounded_hash_queue_sheds_503_and_one_address_cannot_fill_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_password_change_is_an_unthrottled_oracle() {
     let cluster = Cluster::new(false);
-    let node = cluster.node(2, 256, None).await;
+    let node = cluster.node_with(counted_config(256), 2, None).await;
     node.tessera.create_user("victim", PASSWORD, "").await.unwrap();
     let res = node
         .post("/v1/token/login")

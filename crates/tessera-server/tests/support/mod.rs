@@ -19,6 +19,8 @@ use tessera_core::{Duration, ManualClock, OsEntropy, Tessera, TesseraConfig, Tim
 use tessera_server::{AppState, ServerConfig};
 use tokio::sync::oneshot;
 
+pub mod counted;
+
 /// The origin tests treat as the application's own.
 pub const APP_ORIGIN: &str = "https://app.example.test";
 /// A password that passes the default policy.
