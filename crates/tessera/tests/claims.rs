@@ -178,14 +178,33 @@ async fn claim_user_enable_leaves_old_sessions_and_tokens_dead() {
     assert_eq!(res.status(), 200, "enabled user cannot log in");
 }
 
-/// `openssl s_client -connect ADDR ARGS` with stdin `input`: its exit
+/// `openssl s_client -connect ADDR ARGS` with empty stdin: its exit
 /// status and output (stdout and stderr). Fails, naming it, without openssl.
 fn s_client(dir: &Path, addr: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(["s_client", "-connect", addr, "-servername", "localhost"])
-        .args(args)
+    s_client_sending(dir, addr, args, None)
+}
+
+/// The same, sending the file `request` (in `dir`) and reading until the
+/// server closes (`-ign_eof`): the session ticket, which TLS 1.3 sends after
+/// the handshake, has then surely arrived.
+fn s_client_sending(
+    dir: &Path,
+    addr: &str,
+    args: &[&str],
+    request: Option<&str>,
+) -> (bool, String) {
+    let stdin = match request {
+        Some(file) => Stdio::from(std::fs::File::open(dir.join(file)).unwrap()),
+        None => Stdio::null(),
+    };
+    let mut command = Command::new("openssl");
+    command.args(["s_client", "-connect", addr, "-servername", "localhost"]).args(args);
+    if request.is_some() {
+        command.arg("-ign_eof");
+    }
+    let out = command
         .current_dir(dir)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .output()
         .expect("`openssl` is needed for this test (Debian: apt-get install openssl)");
     let text =
@@ -220,8 +239,17 @@ fn claim_tls_12_and_13_only() {
 fn claim_tls_no_zero_rtt() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, addr) = Server::start_tls(dir.path());
-    let (success, text) = s_client(dir.path(), &addr, &["-tls1_3", "-sess_out", "session.pem"]);
+    // HTTP/1.0: the server answers and closes, so the ticket has arrived.
+    std::fs::write(dir.path().join("request.txt"), "GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (success, text) = s_client_sending(
+        dir.path(),
+        &addr,
+        &["-tls1_3", "-sess_out", "session.pem"],
+        Some("request.txt"),
+    );
     assert!(success, "{text}");
+    assert!(text.contains("HTTP/1.0 200") || text.contains("HTTP/1.1 200"), "answered: {text}");
     assert!(text.contains("Max Early Data: 0"), "ticket allows early data: {text}");
     std::fs::write(dir.path().join("early.txt"), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
