@@ -148,12 +148,6 @@ impl Tessera {
     /// caches and marks revocations stale at once, as a failed revocation
     /// poll does: the store is down, so checks must go to it and fail closed.
     pub async fn check_ready(&self) -> Result<()> {
-        if self.stores_known_down() {
-            // The revocation poll keeps trying; it clears this when the
-            // store answers. Pinging here would wait out a connect timeout.
-            let down = std::io::Error::other("the store did not answer the last revocation poll");
-            return Err(crate::store::StoreError::Unavailable(Box::new(down)).into());
-        }
         if let Err(e) = self.stores.ping().await {
             self.session_cache.invalidate_all();
             self.session_cache.forget_revision();
